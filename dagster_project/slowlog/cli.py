@@ -1,0 +1,277 @@
+"""`slowlog`: digest, parse and fetch slow logs from the command line (no Dagster needed)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import date, datetime, timezone
+
+DESCRIPTION = """\
+Slow-query logs in, pt-query-digest-grade answers out.
+
+  slowlog digest mysql-slowquery.log            top query classes as JSON
+  slowlog digest --format table slow.log.gz     a profile for people (top classes by total time)
+  slowlog parse slow.log --out data/events --instance db-1
+                                                events as hive-partitioned Parquet
+  slowlog fetch rds --instance db-1 --date 2026-11-24 --out raw/
+                                                download a day's slow logs from RDS, byte-identical
+
+Engines: MySQL/MariaDB/Percona/Aurora slow logs, PostgreSQL log_min_duration_statement logs,
+Redis/ElastiCache/MemoryDB slow logs (JSON). Files may be gzip-compressed; '-' reads stdin.
+"""
+
+
+class CliError(Exception):
+    """Reported as one line on stderr, exit code 2."""
+
+
+def _check_readable(paths: list[str]) -> None:
+    for p in paths:
+        if p == "-":
+            continue
+        if not os.path.exists(p):
+            raise CliError(f"{p}: no such file")
+        if os.path.isdir(p):
+            raise CliError(f"{p}: is a directory")
+        if not os.access(p, os.R_OK):
+            raise CliError(f"{p}: permission denied")
+
+
+class _Progress:
+    """A byte-based progress bar on stderr, only when stderr is a terminal and the input is big."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total = max(total, 1)
+        self.enabled = enabled and total > (16 << 20)
+        self.done = 0
+        self._last = -1
+
+    def advance(self, n: int) -> None:
+        if not self.enabled:
+            return
+        self.done += n
+        pct = int(self.done * 100 / self.total)
+        if pct != self._last:
+            self._last = pct
+            bar = "#" * (pct // 4)
+            sys.stderr.write(f"\r[{bar:<25}] {pct:3d}%  {self.done / 1e6:8.1f} / {self.total / 1e6:.1f} MB")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+class _CountingReader:
+    def __init__(self, f, progress: _Progress) -> None:
+        self._f = f
+        self._p = progress
+        self.name = getattr(f, "name", "<stream>")
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._f.read(n)
+        self._p.advance(len(data))
+        return data
+
+    def peek(self, n: int = 0) -> bytes:
+        return self._f.peek(n)
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def _iter_sources(paths: list[str], progress: _Progress):
+    import io
+
+    for p in paths:
+        if p == "-":
+            yield p, p
+            continue
+        f = open(p, "rb")
+        yield _CountingReader(io.BufferedReader(f, buffer_size=1 << 20), progress), p
+
+
+def cmd_digest(args) -> int:
+    from .digest import Digest
+    from .parse import parse_log
+
+    _check_readable(args.files)
+    total = sum(os.path.getsize(p) for p in args.files if p != "-")
+    progress = _Progress(total, sys.stderr.isatty() and not args.quiet)
+    digest = Digest()
+    events = rejected = 0
+    for source, name in _iter_sources(args.files, progress):
+        parsed = parse_log(source, engine=args.engine, source_file=os.path.basename(name))
+        try:
+            for batch in parsed:
+                digest.add(batch)
+        finally:
+            if hasattr(source, "close") and name != "-":
+                source.close()
+        events += parsed.stats.events
+        rejected += parsed.stats.rejected
+    progress.close()
+    classes = digest.classes()
+    if args.format == "json":
+        json.dump({"events": events, "rejected": rejected, "classes": classes}, sys.stdout,
+                  separators=(",", ":") if args.compact else None, indent=None if args.compact else 1)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(format_table(classes, events, rejected, limit=args.limit, width=args.width))
+    return 0
+
+
+def _fmt_time(seconds: float) -> str:
+    if seconds >= 100:
+        return f"{seconds:.0f}s"
+    if seconds >= 1:
+        return f"{seconds:.2f}s"
+    if seconds >= 0.001:
+        return f"{seconds * 1e3:.0f}ms"
+    return f"{seconds * 1e6:.0f}us"
+
+
+def format_table(classes: list[dict], events: int, rejected: int, limit: int = 20, width: int = 100) -> str:
+    """pt-query-digest's profile: rank, checksum, total time and share, calls, R/call, class."""
+    total_time = sum(c["query_time"]["sum"] for c in classes) or 1.0
+    lines = [
+        f"# {events} events, {len(classes)} classes, {rejected} rejected; "
+        f"total query time {_fmt_time(total_time if classes else 0.0)}",
+        "# Rank  Query ID            Response time    Calls   R/Call     p95  Class",
+        "# ====  ================== ============== ======= ======== =======  " + "=" * max(5, width - 69),
+    ]
+    for rank, c in enumerate(classes[:limit], 1):
+        qt = c["query_time"]
+        share = 100.0 * qt["sum"] / total_time
+        head = (f"# {rank:>4}  0x{c['checksum'][:16]} {_fmt_time(qt['sum']):>7} {share:5.1f}% "
+                f"{c['count']:>7} {_fmt_time(qt['avg']):>8} {_fmt_time(qt['p95']):>7}  ")
+        room = max(10, width - len(head))
+        fp = " ".join(c["fingerprint"].split())
+        lines.append(head + (fp if len(fp) <= room else fp[: room - 3] + "..."))
+    if len(classes) > limit:
+        rest = classes[limit:]
+        rest_time = sum(c["query_time"]["sum"] for c in rest)
+        lines.append(f"# MISC  0xMISC             {_fmt_time(rest_time):>7} {100.0 * rest_time / total_time:5.1f}% "
+                     f"{sum(c['count'] for c in rest):>7}                   <{len(rest)} more classes>")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_parse(args) -> int:
+    from .parse import parse_log
+    from .writer import write_events
+
+    _check_readable(args.files)
+    total = sum(os.path.getsize(p) for p in args.files if p != "-")
+    progress = _Progress(total, sys.stderr.isatty() and not args.quiet)
+    summary = []
+    for source, name in _iter_sources(args.files, progress):
+        parsed = parse_log(source, instance=args.instance, engine=args.engine, source_file=os.path.basename(name))
+        try:
+            written = write_events(parsed, args.out, instance=args.instance or "unknown")
+        finally:
+            if hasattr(source, "close") and name != "-":
+                source.close()
+        summary.append({**parsed.stats.as_dict(), "written": written})
+    progress.close()
+    json.dump({"files": summary}, sys.stdout, indent=1, default=str)
+    sys.stdout.write("\n")
+    return 0
+
+
+def cmd_fetch(args) -> int:
+    from ..sources import fetch as fetch_mod  # the sources need boto3, not Dagster
+
+    day = _parse_day(args.date) if getattr(args, "date", None) else datetime.now(timezone.utc).date()
+    if args.provider == "rds":
+        results = fetch_mod.fetch_rds(args.instance, day, args.out, region=args.region,
+                                      endpoint_url=args.endpoint_url, max_attempts=args.max_attempts)
+    else:
+        results = fetch_mod.fetch_cloudwatch(args.log_group, day, args.out, region=args.region,
+                                             endpoint_url=args.endpoint_url)
+    out = [{"path": str(r.path), "bytes": r.bytes, "portions": r.portions, "retries": r.retries,
+            "truncated_markers": r.truncated_markers} for r in results]
+    json.dump({"files": out}, sys.stdout, indent=1)
+    sys.stdout.write("\n")
+    return 0
+
+
+def _parse_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"--date {text!r}: expected YYYY-MM-DD") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="slowlog", description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    engines = ["auto", "mysql", "postgres", "redis"]
+
+    d = sub.add_parser("digest", help="aggregate query classes (pt-query-digest's profile)",
+                       description="Group events by query fingerprint (pt-query-digest-compatible checksum) "
+                                   "and report count, total/min/max/avg/p50/p95/p99/stddev per class.")
+    d.add_argument("files", nargs="+", metavar="FILE", help="slow log(s); gzip detected; '-' = stdin")
+    d.add_argument("--format", choices=["json", "table"], default="json", help="json (default) or table")
+    d.add_argument("--engine", choices=engines, default="auto", help="log format (default: detect)")
+    d.add_argument("--limit", type=int, default=20, help="table: classes to show (default 20)")
+    d.add_argument("--width", type=int, default=100, help="table: line width (default 100)")
+    d.add_argument("--compact", action="store_true", help="json: no indentation")
+    d.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    d.set_defaults(func=cmd_digest)
+
+    pa_ = sub.add_parser("parse", help="write events as hive-partitioned Parquet",
+                         description="Parse slow logs into Parquet under DIR/date=YYYY-MM-DD/instance=ID/. "
+                                     "Re-running replaces the same files (idempotent).")
+    pa_.add_argument("files", nargs="+", metavar="FILE")
+    pa_.add_argument("--out", required=True, metavar="DIR")
+    pa_.add_argument("--instance", default=None, metavar="ID", help="instance id stored with each event")
+    pa_.add_argument("--engine", choices=engines, default="auto")
+    pa_.add_argument("-q", "--quiet", action="store_true")
+    pa_.set_defaults(func=cmd_parse)
+
+    f = sub.add_parser("fetch", help="download raw slow logs (RDS API or CloudWatch Logs)")
+    fsub = f.add_subparsers(dest="provider", metavar="SOURCE", required=True)
+    r = fsub.add_parser("rds", help="DescribeDBLogFiles + DownloadDBLogFilePortion (full Marker loop)")
+    r.add_argument("--instance", required=True, metavar="ID")
+    r.add_argument("--date", metavar="YYYY-MM-DD", help="UTC day (default today)")
+    c = fsub.add_parser("cloudwatch", help="FilterLogEvents on /aws/rds/instance/<id>/slowquery")
+    c.add_argument("--log-group", required=True, metavar="G")
+    c.add_argument("--date", required=True, metavar="YYYY-MM-DD")
+    for sp in (r, c):
+        sp.add_argument("--out", required=True, metavar="DIR")
+        sp.add_argument("--region", default=None)
+        sp.add_argument("--endpoint-url", default=None, help="e.g. a local endpoint for tests")
+        sp.add_argument("--max-attempts", type=int, default=10, help="retries on throttling")
+        sp.set_defaults(func=cmd_fetch)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    from .parse import InputError
+
+    try:
+        return args.func(args)
+    except (CliError, InputError) as exc:
+        sys.stderr.write(f"slowlog: error: {exc}\n")
+        return 2
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        sys.stderr.write("slowlog: interrupted\n")
+        return 130
+    except Exception as exc:  # one line, no traceback; SLOWLOG_DEBUG=1 shows it
+        if os.environ.get("SLOWLOG_DEBUG"):
+            raise
+        sys.stderr.write(f"slowlog: error: {type(exc).__name__}: {exc}\n")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+"""The engine-independent half of parsing: chunked streaming, byte accounting, Arrow batching.
+
+An engine module supplies an `EntryParser`: where entries start in a buffer (`starts`), which
+lines are server banners (`banner`), and how one entry becomes an event (`parse_entry`). This
+module reads the input in large chunks, cuts them at entry starts, and accounts every byte as an
+event, a skipped banner/blank, or a rejected piece, so nothing is lost silently.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import BinaryIO, Iterator
+
+import pyarrow as pa
+
+from ..events import EVENT_SCHEMA
+from ..fingerprint import checksum as _checksum
+from ..fingerprint import fingerprint as _fingerprint
+
+CHUNK_SIZE = 8 << 20
+MAX_SAMPLES = 5
+SAMPLE_CHARS = 200
+
+
+@dataclass
+class ParseStats:
+    source_file: str | None = None
+    engine: str | None = None
+    bytes_total: int = 0
+    events: int = 0
+    event_bytes: int = 0
+    skipped_bytes: int = 0  # banners, blank lines, log lines that are not statements
+    rejected: int = 0
+    rejected_bytes: int = 0
+    rejected_samples: list[str] = field(default_factory=list)
+
+    def reject(self, piece: bytes, offset: int) -> None:
+        self.rejected += 1
+        self.rejected_bytes += len(piece)
+        if len(self.rejected_samples) < MAX_SAMPLES:
+            text = piece[:SAMPLE_CHARS].decode("utf-8", "replace").replace("\n", "\\n")
+            self.rejected_samples.append(f"@{offset}: {text}")
+
+    @property
+    def accounted(self) -> bool:
+        return self.bytes_total == self.event_bytes + self.skipped_bytes + self.rejected_bytes
+
+    def merge(self, other: "ParseStats") -> None:
+        for name in ("bytes_total", "events", "event_bytes", "skipped_bytes", "rejected", "rejected_bytes"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        room = MAX_SAMPLES - len(self.rejected_samples)
+        self.rejected_samples.extend(other.rejected_samples[:room])
+
+    def as_dict(self) -> dict:
+        return {
+            "source_file": self.source_file,
+            "engine": self.engine,
+            "bytes_total": self.bytes_total,
+            "events": self.events,
+            "event_bytes": self.event_bytes,
+            "skipped_bytes": self.skipped_bytes,
+            "rejected": self.rejected,
+            "rejected_bytes": self.rejected_bytes,
+            "rejected_samples": list(self.rejected_samples),
+        }
+
+
+class FingerprintCache:
+    """query -> (fingerprint, checksum); fingerprint -> checksum. Bounded, cleared when full."""
+
+    def __init__(self, max_queries: int = 200_000) -> None:
+        self.max_queries = max_queries
+        self.by_query: dict[str, tuple[str, str]] = {}
+        self.by_fp: dict[str, str] = {}
+
+    def lookup(self, query: str, fingerprint_fn=_fingerprint) -> tuple[str, str]:
+        hit = self.by_query.get(query)
+        if hit is not None:
+            return hit
+        fp = fingerprint_fn(query)
+        cs = self.by_fp.get(fp)
+        if cs is None:
+            if len(self.by_fp) >= self.max_queries:
+                self.by_fp.clear()
+            cs = self.by_fp[fp] = _checksum(fp)
+        if len(self.by_query) >= self.max_queries:
+            self.by_query.clear()
+        hit = self.by_query[query] = (fp, cs)
+        return hit
+
+
+_LIST_COLUMNS = (
+    "ts", "user", "host", "ip", "db", "thread_id", "query_time", "lock_time", "rows_sent",
+    "rows_examined", "rows_affected", "bytes_sent", "query", "extra", "extra_text",
+    "source_offset", "source_length",
+)
+
+
+class RecordSink:
+    """Collects events column-wise and turns them into EVENT_SCHEMA record batches."""
+
+    def __init__(self, *, instance, engine, source_file, base_offset=0, batch_rows=65536,
+                 fingerprint_fn=_fingerprint, cache: FingerprintCache | None = None) -> None:
+        self.instance = instance
+        self.engine = engine
+        self.source_file = source_file
+        self.base_offset = base_offset
+        self.batch_rows = batch_rows
+        self.fingerprint_fn = fingerprint_fn
+        self.cache = cache or FingerprintCache()
+        self._cols: dict[str, list] = {name: [] for name in _LIST_COLUMNS}
+        self.ready: list[pa.RecordBatch] = []
+
+    def __len__(self) -> int:
+        return len(self._cols["query"])
+
+    def add(self, *, ts=None, user=None, host=None, ip=None, db=None, thread_id=None, query_time=None,
+            lock_time=None, rows_sent=None, rows_examined=None, rows_affected=None, bytes_sent=None,
+            query="", extra=None, extra_text=None, source_offset=0, source_length=0) -> None:
+        c = self._cols
+        c["ts"].append(ts)
+        c["user"].append(user)
+        c["host"].append(host)
+        c["ip"].append(ip)
+        c["db"].append(db)
+        c["thread_id"].append(thread_id)
+        c["query_time"].append(query_time)
+        c["lock_time"].append(lock_time)
+        c["rows_sent"].append(rows_sent)
+        c["rows_examined"].append(rows_examined)
+        c["rows_affected"].append(rows_affected)
+        c["bytes_sent"].append(bytes_sent)
+        c["query"].append(query)
+        c["extra"].append(extra or None)
+        c["extra_text"].append(extra_text or None)
+        c["source_offset"].append(self.base_offset + source_offset)
+        c["source_length"].append(source_length)
+        if len(c["query"]) >= self.batch_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        c = self._cols
+        n = len(c["query"])
+        if not n:
+            return
+        lookup = self.cache.lookup
+        fn = self.fingerprint_fn
+        pairs = [lookup(q, fn) for q in c["query"]]
+        arrays = []
+        for f in EVENT_SCHEMA:
+            name = f.name
+            if name == "instance":
+                arrays.append(pa.array([self.instance] * n, f.type))
+            elif name == "engine":
+                arrays.append(pa.array([self.engine] * n, f.type))
+            elif name == "source_file":
+                arrays.append(pa.array([self.source_file] * n, f.type))
+            elif name == "fingerprint":
+                arrays.append(pa.array([p[0] for p in pairs], f.type))
+            elif name == "checksum":
+                arrays.append(pa.array([p[1] for p in pairs], f.type))
+            else:
+                arrays.append(pa.array(c[name], f.type))
+        self.ready.append(pa.RecordBatch.from_arrays(arrays, schema=EVENT_SCHEMA))
+        self._cols = {name: [] for name in _LIST_COLUMNS}
+
+
+class EntryParser:
+    """Engine hook: subclasses define entry starts, banners and how to parse one entry."""
+
+    engine = "unknown"
+    banner: re.Pattern | None = None
+    banner_hints: tuple[bytes, ...] = ()
+
+    def starts(self, buf: bytes, begin: int, end: int) -> list[int]:
+        raise NotImplementedError
+
+    def parse_entry(self, buf: bytes, start: int, end: int, sink: RecordSink) -> bool:
+        raise NotImplementedError
+
+    def banners(self, buf: bytes, begin: int, end: int) -> list[tuple[int, int]]:
+        if self.banner is None or not any(h in buf for h in self.banner_hints):
+            return []
+        return [(m.start(), m.end()) for m in self.banner.finditer(buf, begin, end)]
+
+
+_BLANK = re.compile(rb"\s*\Z")
+
+
+def stream(fileobj: BinaryIO, parser: EntryParser, sink: RecordSink, stats: ParseStats,
+           chunk_size: int = CHUNK_SIZE) -> Iterator[pa.RecordBatch]:
+    """Parse a binary stream; yield record batches as they fill up, then the remainder."""
+    carry = b""
+    offset = 0  # file offset of carry[0]
+    while True:
+        data = fileobj.read(chunk_size)
+        eof = not data
+        stats.bytes_total += len(data)
+        buf = carry + data if carry else data
+        if not buf:
+            break
+        starts = parser.starts(buf, 0, len(buf))
+        if eof:
+            cut = len(buf)
+        elif len(starts) >= 2 or (starts and starts[-1] > 0):
+            cut = starts[-1]  # the last entry may continue in the next chunk
+            starts = starts[:-1]
+        elif len(buf) > 8 * chunk_size:
+            # No entry start in a huge run of bytes: account it (it is garbage) up to its last line.
+            nl = buf.rfind(b"\n")
+            cut = nl + 1 if nl > 0 else len(buf)
+        else:
+            carry = buf
+            continue
+        sink.base_offset = offset
+        _consume(buf, cut, starts, parser, sink, stats)
+        yield from sink.ready
+        sink.ready.clear()
+        carry = buf[cut:]
+        offset += cut
+        if eof:
+            break
+    sink.flush()
+    yield from sink.ready
+    sink.ready.clear()
+
+
+def _consume(buf: bytes, cut: int, starts: list[int], parser: EntryParser, sink: RecordSink,
+             stats: ParseStats) -> None:
+    """Account buf[:cut]: entries at `starts`, banners skipped, anything else rejected or blank."""
+    banners = parser.banners(buf, 0, cut)
+    if banners:
+        in_banner = set()
+        points = {0, cut, *starts}
+        for b_start, b_end in banners:
+            points.update((b_start, b_end))
+            in_banner.add(b_start)
+        points = sorted(p for p in points if p <= cut)
+    else:
+        in_banner = ()
+        points = [0, *starts, cut] if not starts or starts[0] != 0 else [*starts, cut]
+    entry_starts = set(starts)
+    base = sink.base_offset
+    events = 0
+    for i in range(len(points) - 1):
+        pos, nxt = points[i], points[i + 1]
+        if nxt <= pos:
+            continue
+        if pos in in_banner:
+            stats.skipped_bytes += nxt - pos
+        elif pos in entry_starts and parser.parse_entry(buf, pos, nxt, sink):
+            stats.event_bytes += nxt - pos
+            events += 1
+        elif _BLANK.match(buf, pos, nxt):
+            stats.skipped_bytes += nxt - pos
+        else:
+            stats.reject(buf[pos:nxt], base + pos)
+    stats.events += events
+
+
+def _gap(buf: bytes, start: int, end: int, stats: ParseStats, base: int) -> None:
+    if end <= start:
+        return
+    if _BLANK.match(buf, start, end):
+        stats.skipped_bytes += end - start
+    else:
+        stats.reject(buf[start:end], base + start)

@@ -1,0 +1,286 @@
+"""MySQL-family slow log parser: MySQL 5.x/8.x, MariaDB, Percona Server, Aurora MySQL, RDS.
+
+Follows Percona Toolkit's SlowLogParser where it matters for parity (which lines are attributes,
+what the query text is, `use`/`SET timestamp` as attributes, `# administrator command:` as an
+event, ts/db inheritance), with one deliberate difference: entries are split at their header
+lines (`# Time:` / `# User@Host:`) rather than at ";\\n#", so a garbage line or a query without a
+trailing semicolon cannot swallow the next entry.
+
+Works on bytes: offsets are byte offsets and only the query and a few fields are decoded.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+from .base import EntryParser, RecordSink
+
+# An entry starts at one of these lines (MariaDB and MySQL 5.1 omit `# Time:` when the second
+# did not change; then `# User@Host:` opens the entry).
+ENTRY_START = re.compile(rb"^# (?:Time|User@Host): ", re.M)
+# Logs without those lines (some Percona/old formats) still separate entries by ";\n#" as pt does;
+# a `use`/`SET` line ending in ";" is an attribute, not the end of an entry.
+_AFTER_STATEMENT = re.compile(rb";\r?\n#")
+# Lines the server prints when the log is opened (server start, FLUSH LOGS).
+BANNER_LINE = re.compile(
+    rb"^(?:T[cC][pP]\s[pP]ort:\s+\d+|[^\n#]*mysqld,\sVersion.*(?:started\swith:|embedded\slibrary)|"
+    rb"Time\s+Id\s+Command).*(?:\n|\Z)",
+    re.M,
+)
+_USER_HOST = re.compile(rb"# User@Host: ([^\[]+|\[[^\[]+\]).*?@ (\S*) \[(.*?)\]\s*(?:Id:\s*(\d+))?")
+_PROPERTY_LINE = re.compile(rb"# +[A-Z][A-Za-z_]+: \S+")
+_PROPERTY = re.compile(rb"(\w+):\s+(\S+|\Z)")
+_EMPTY_SCHEMA = re.compile(rb"Schema:\s+(?=\w+: )")
+_OLD_TS = re.compile(rb"(\d\d)(\d\d)(\d\d)\s+(\d{1,2}):(\d\d):(\d\d)")
+_SETTING_SPLIT = re.compile(rb",|\s*=\s*")
+_META_SET = (b"SET last_insert_id", b"SET insert_id", b"SET timestamp")
+
+# Columns of the event schema that come straight from `# Name: value` attributes.
+_INT_COLUMNS = {
+    b"Rows_sent": "rows_sent",
+    b"Rows_examined": "rows_examined",
+    b"Rows_affected": "rows_affected",
+    b"Bytes_sent": "bytes_sent",
+    b"Thread_id": "thread_id",
+}
+_FLOAT_COLUMNS = {b"Query_time": "query_time", b"Lock_time": "lock_time"}
+_UTC = timezone.utc
+
+
+def _number(raw: bytes):
+    try:
+        return float(raw)
+    except ValueError:
+        if raw in (b"Yes", b"yes", b"YES"):
+            return 1.0
+        if raw in (b"No", b"no", b"NO"):
+            return 0.0
+        return None
+
+
+class MySQLSlowLogParser(EntryParser):
+    engine = "mysql"
+    entry_start = ENTRY_START
+    banner = BANNER_LINE
+    banner_hints = (b"mysqld, Version", b" Id Command", b"Tcp port", b"TCP port", b"Tcp Port", b"TCP Port")
+
+    def __init__(self) -> None:
+        self._last_ts = None
+        self._last_db = None
+        self._ts_cache: dict[bytes, datetime | None] = {}
+
+    def starts(self, buf: bytes, begin: int, end: int) -> list[int]:
+        """Offsets in buf[begin:end] where an entry starts."""
+        out = self._header_starts(buf, begin, end)
+        extra = []
+        for m in _AFTER_STATEMENT.finditer(buf, begin, end):
+            pos = m.end() - 1
+            line_start = buf.rfind(b"\n", begin, m.start()) + 1
+            if buf.startswith((b"use ", b"SET "), line_start):
+                continue
+            extra.append(pos)
+        if begin == 0 and buf[:1] == b"#":
+            extra.append(0)
+        if extra:
+            out = sorted(set(out).union(extra))
+        return out
+
+    def _header_starts(self, buf: bytes, begin: int, end: int) -> list[int]:
+        out: list[int] = []
+        prev_time_line_end = -1
+        for m in ENTRY_START.finditer(buf, begin, end):
+            pos = m.start()
+            if buf[pos + 2] == 85:  # "U": User@Host right after a Time line belongs to it
+                if pos == prev_time_line_end:
+                    continue
+            else:
+                nl = buf.find(b"\n", pos, end)
+                prev_time_line_end = nl + 1 if nl >= 0 else -1
+            out.append(pos)
+        return out
+
+    def parse_entry(self, buf: bytes, start: int, end: int, sink: RecordSink) -> bool:
+        """Parse one entry; return False when it is not a slow-log entry (rejected)."""
+        ts = None
+        set_ts = None
+        iso_ts = None
+        user = host = ip = db = schema = None
+        thread_id = None
+        props: list[tuple[bytes, bytes]] = []
+        got_db = got_set = is_admin = False
+        query = None
+        pos = start
+        while pos < end:
+            nl = buf.find(b"\n", pos, end)
+            line_end = end if nl < 0 else nl
+            next_pos = end if nl < 0 else nl + 1
+            first = buf[pos]
+            if first == 35:  # '#'
+                line = buf[pos:line_end].rstrip(b"\r")
+                if line.startswith(b"# Time: "):
+                    raw = line[8:].strip()
+                    uh = line.find(b"# User@Host:", 8)
+                    if uh > 0:
+                        raw = line[8:uh].strip()
+                        user, host, ip, tid = self._user_host(line[uh:])
+                        if tid is not None:
+                            thread_id = tid
+                    if raw[:1] != b"":
+                        if b"-" in raw[:5]:
+                            iso_ts = self._iso_ts(raw.split()[0])
+                        else:
+                            ts = self._old_ts(raw)
+                elif line.startswith(b"# User@Host: "):
+                    user, host, ip, tid = self._user_host(line)
+                    if tid is not None:
+                        thread_id = tid
+                elif line.startswith(b"# administrator command:"):
+                    # pt: "# administrator command: Quit;" is the event's argument.
+                    query = line[2:].rstrip().rstrip(b";").decode("utf-8", "replace")
+                    is_admin = True
+                    break
+                elif _PROPERTY_LINE.match(line):
+                    if b"Schema:" in line and _EMPTY_SCHEMA.search(line):
+                        line = _EMPTY_SCHEMA.sub(b"", line)
+                    props.extend(_PROPERTY.findall(line))
+                # any other comment line ("# No InnoDB statistics ...", MariaDB "# explain:") is ignored
+            elif not got_db and buf.startswith(b"use ", pos):
+                line = buf[pos:line_end].rstrip(b"\r")
+                semi = line.find(b";")
+                db = line[4 : semi if semi >= 0 else len(line)].decode("utf-8", "replace")
+                got_db = True
+            elif buf.startswith(b"SET ", pos) and buf.startswith(_META_SET, pos):
+                if not got_set:
+                    line = buf[pos:line_end].rstrip(b"\r")
+                    setting = line[4:].split(b";", 1)[0].strip()
+                    parts = _SETTING_SPLIT.split(setting)
+                    for i in range(0, len(parts) - 1, 2):
+                        if parts[i] == b"timestamp":
+                            try:
+                                set_ts = int(parts[i + 1])
+                            except ValueError:
+                                pass
+                    got_set = True
+            elif buf.startswith(b"use ", pos):
+                pass  # a second `use` line: pt ignores it too
+            else:
+                raw_query = buf[pos:end].rstrip()
+                if raw_query.endswith(b";"):
+                    raw_query = raw_query[:-1]
+                query = raw_query.decode("utf-8", "replace")
+                break
+            pos = next_pos
+
+        if query is None:
+            if not any(name == b"Query_time" for name, _ in props):
+                return False  # e.g. a file cut inside the header block
+            query = "/* No query */"  # headers, then the next entry: pt reports it like this
+        # Attributes -> columns.
+        qt = lt = None
+        cols: dict[str, int] = {}
+        extra: list[tuple[str, float]] = []
+        extra_text: list[tuple[str, str]] = []
+        for name, raw in props:
+            if name == b"Query_time":
+                try:
+                    qt = float(raw)
+                except ValueError:
+                    pass
+            elif name == b"Lock_time":
+                try:
+                    lt = float(raw)
+                except ValueError:
+                    pass
+            elif name in _INT_COLUMNS:
+                try:
+                    cols[_INT_COLUMNS[name]] = int(raw)
+                except ValueError:
+                    pass
+            elif name == b"Schema":
+                schema = raw.decode("utf-8", "replace")
+            else:
+                num = _number(raw)
+                if num is not None:
+                    extra.append((name.decode("ascii", "replace"), num))
+                else:
+                    extra_text.append((name.decode("ascii", "replace"), raw.decode("utf-8", "replace")))
+        if qt is None and user is None and ts is None and iso_ts is None and not props and not is_admin:
+            return False  # no header at all: not a slow-log entry
+        if thread_id is not None and "thread_id" not in cols:
+            cols["thread_id"] = thread_id
+        if db is None:
+            db = schema if schema else self._last_db
+        self._last_db = db
+        when = iso_ts
+        if when is None and set_ts is not None:
+            when = datetime.fromtimestamp(set_ts, _UTC)
+        if when is None:
+            when = ts
+        if when is None:
+            when = self._last_ts
+        self._last_ts = when
+        sink.add(
+            ts=when,
+            user=user,
+            host=host,
+            ip=ip,
+            db=db,
+            query_time=qt,
+            lock_time=lt,
+            query=query,
+            extra=extra,
+            extra_text=extra_text,
+            source_offset=start,
+            source_length=end - start,
+            **cols,
+        )
+        return True
+
+    @staticmethod
+    def _user_host(line: bytes):
+        m = _USER_HOST.match(line)
+        if not m:
+            return None, None, None, None
+        user, host, ip, tid = m.groups()
+        host = host or ip  # skip-name-resolve leaves host empty (pt does the same)
+        return (
+            user.decode("utf-8", "replace"),
+            host.decode("utf-8", "replace"),
+            ip.decode("utf-8", "replace"),
+            int(tid) if tid else None,
+        )
+
+    def _iso_ts(self, raw: bytes):
+        cached = self._ts_cache.get(raw)
+        if cached is not None or raw in self._ts_cache:
+            return cached
+        text = raw.decode("ascii", "replace")
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        try:
+            value = datetime.fromisoformat(text)
+            value = value.replace(tzinfo=_UTC) if value.tzinfo is None else value.astimezone(_UTC)
+        except ValueError:
+            value = None
+        if len(self._ts_cache) > 4096:
+            self._ts_cache.clear()
+        self._ts_cache[raw] = value
+        return value
+
+    def _old_ts(self, raw: bytes):
+        # "071015 21:43:52" / MariaDB "261125  2:01:08": server-local time; taken as UTC (RDS runs UTC).
+        cached = self._ts_cache.get(raw)
+        if cached is not None or raw in self._ts_cache:
+            return cached
+        m = _OLD_TS.match(raw)
+        value = None
+        if m:
+            yy, mo, dd, hh, mi, ss = (int(g) for g in m.groups())
+            try:
+                value = datetime(2000 + yy, mo, dd, hh, mi, ss, tzinfo=_UTC)
+            except ValueError:
+                value = None
+        if len(self._ts_cache) > 4096:
+            self._ts_cache.clear()
+        self._ts_cache[raw] = value
+        return value

@@ -1,0 +1,126 @@
+"""Entry point of the parsing core: open a log (plain or gzip), pick the engine, stream batches.
+
+    parsed = parse_log("mysql-slowquery.log", instance="db-1")
+    for batch in parsed:            # pyarrow.RecordBatch in events.EVENT_SCHEMA
+        ...
+    parsed.stats                    # ParseStats, complete once iteration finished
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import os
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+import pyarrow as pa
+
+from .engines import get_engine
+from .engines.base import ParseStats, RecordSink, stream
+
+__all__ = ["parse_log", "ParsedLog", "ParseStats", "open_input", "detect_engine"]
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+class InputError(Exception):
+    """A file that cannot be read at all (missing, unreadable, a directory). One line, no traceback."""
+
+
+def open_input(source) -> tuple[BinaryIO, str]:
+    """Open a path, '-' or a binary file object; transparently gunzip (detected by magic bytes)."""
+    if hasattr(source, "read"):
+        raw = source
+        name = getattr(source, "name", "<stream>")
+    elif str(source) == "-":
+        import sys
+
+        raw = sys.stdin.buffer
+        name = "-"
+    else:
+        name = str(source)
+        try:
+            raw = open(source, "rb")
+        except IsADirectoryError:
+            raise InputError(f"{name}: is a directory") from None
+        except FileNotFoundError:
+            raise InputError(f"{name}: no such file") from None
+        except PermissionError:
+            raise InputError(f"{name}: permission denied") from None
+        except OSError as exc:
+            raise InputError(f"{name}: {exc.strerror or exc}") from None
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw) if isinstance(raw, io.RawIOBase) else raw
+    head = _peek(buffered, 2)
+    if head == GZIP_MAGIC:
+        return gzip.GzipFile(fileobj=buffered, mode="rb"), name
+    return buffered, name
+
+
+def _peek(f, n: int) -> bytes:
+    if hasattr(f, "peek"):
+        try:
+            return f.peek(n)[:n]
+        except (OSError, ValueError):
+            return b""
+    return b""
+
+
+def detect_engine(head: bytes) -> str:
+    """Guess the engine from the first bytes of a log."""
+    if b"# Query_time:" in head or b"# User@Host:" in head or b"# Time:" in head or b"mysqld, Version" in head:
+        return "mysql"
+    if b"duration: " in head and (b"LOG:" in head or b"statement:" in head):
+        return "postgres"
+    stripped = head.lstrip()
+    if stripped.startswith((b"{", b"[")) and (b'"Command"' in head or b'"command"' in head or b'"Duration"' in head):
+        return "redis"
+    if b"LOG:  " in head or b"ERROR:  " in head:
+        return "postgres"
+    return "mysql"
+
+
+class ParsedLog:
+    """Iterable of record batches; `stats` is complete once iteration has finished."""
+
+    def __init__(self, source, *, instance: str | None = None, engine: str = "auto",
+                 source_file: str | None = None, batch_rows: int = 65536, chunk_size: int | None = None):
+        self._source = source
+        self.instance = instance
+        self.engine = engine
+        self.source_file = source_file
+        self.batch_rows = batch_rows
+        self.chunk_size = chunk_size
+        self.stats = ParseStats(source_file=source_file)
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        fileobj, name = open_input(self._source)
+        source_file = self.source_file or (os.path.basename(name) if name not in ("-", "<stream>") else name)
+        self.stats.source_file = source_file
+        try:
+            engine = self.engine
+            if engine == "auto":
+                engine = detect_engine(_peek(fileobj, 65536) if hasattr(fileobj, "peek") else b"")
+            self.stats.engine = engine
+            parser = get_engine(engine)()
+            sink = RecordSink(instance=self.instance, engine=engine, source_file=source_file,
+                              batch_rows=self.batch_rows)
+            kwargs = {"chunk_size": self.chunk_size} if self.chunk_size else {}
+            try:
+                yield from stream(fileobj, parser, sink, self.stats, **kwargs)
+            except (EOFError, gzip.BadGzipFile, OSError) as exc:
+                # A truncated or corrupt gzip member: what was decoded is kept; the rest is unknown.
+                raise InputError(f"{name}: {exc}") from None
+        finally:
+            if fileobj is not self._source and name != "-":
+                fileobj.close()
+
+    def read_all(self) -> pa.Table:
+        from .events import EVENT_SCHEMA
+
+        return pa.Table.from_batches(list(self), schema=EVENT_SCHEMA)
+
+
+def parse_log(source, *, instance: str | None = None, engine: str = "auto", source_file: str | None = None,
+              batch_rows: int = 65536, chunk_size: int | None = None) -> ParsedLog:
+    return ParsedLog(source, instance=instance, engine=engine, source_file=source_file,
+                     batch_rows=batch_rows, chunk_size=chunk_size)
