@@ -14,8 +14,11 @@ from typing import BinaryIO, Iterator
 import pyarrow as pa
 
 from ..events import EVENT_SCHEMA
+import hashlib
+
 from ..fingerprint import checksum as _checksum
 from ..fingerprint import fingerprint as _fingerprint
+from ..fingerprint import fingerprint_raw as _fingerprint_raw
 
 CHUNK_SIZE = 8 << 20
 MAX_SAMPLES = 5
@@ -73,9 +76,22 @@ class FingerprintCache:
         self.by_query: dict[str, tuple[str, str]] = {}
         self.by_fp: dict[str, str] = {}
 
-    def lookup(self, query: str, fingerprint_fn=_fingerprint) -> tuple[str, str]:
+    def lookup(self, query, fingerprint_fn=_fingerprint) -> tuple[str, str]:
+        """query may be str, or the raw bytes of a MySQL query (pt's byte semantics, C fast path)."""
         hit = self.by_query.get(query)
         if hit is not None:
+            return hit
+        if query.__class__ is bytes:
+            raw = _fingerprint_raw(query)
+            fp = raw.decode("utf-8", "replace")
+            cs = self.by_fp.get(fp)
+            if cs is None:
+                if len(self.by_fp) >= self.max_queries:
+                    self.by_fp.clear()
+                cs = self.by_fp[fp] = hashlib.md5(raw).hexdigest().upper()
+            if len(self.by_query) >= self.max_queries:
+                self.by_query.clear()
+            hit = self.by_query[query] = (fp, cs)
             return hit
         fp = fingerprint_fn(query)
         cs = self.by_fp.get(fp)
@@ -108,44 +124,36 @@ class RecordSink:
         self.batch_rows = batch_rows
         self.fingerprint_fn = fingerprint_fn
         self.cache = cache or FingerprintCache()
-        self._cols: dict[str, list] = {name: [] for name in _LIST_COLUMNS}
+        self._rows: list[tuple] = []
         self.ready: list[pa.RecordBatch] = []
 
     def __len__(self) -> int:
-        return len(self._cols["query"])
+        return len(self._rows)
+
+    def append_row(self, row: tuple) -> None:
+        """Fast path: one tuple in _LIST_COLUMNS order, source_offset already absolute."""
+        self._rows.append(row)
+        if len(self._rows) >= self.batch_rows:
+            self.flush()
 
     def add(self, *, ts=None, user=None, host=None, ip=None, db=None, thread_id=None, query_time=None,
             lock_time=None, rows_sent=None, rows_examined=None, rows_affected=None, bytes_sent=None,
             query="", extra=None, extra_text=None, source_offset=0, source_length=0) -> None:
-        c = self._cols
-        c["ts"].append(ts)
-        c["user"].append(user)
-        c["host"].append(host)
-        c["ip"].append(ip)
-        c["db"].append(db)
-        c["thread_id"].append(thread_id)
-        c["query_time"].append(query_time)
-        c["lock_time"].append(lock_time)
-        c["rows_sent"].append(rows_sent)
-        c["rows_examined"].append(rows_examined)
-        c["rows_affected"].append(rows_affected)
-        c["bytes_sent"].append(bytes_sent)
-        c["query"].append(query)
-        c["extra"].append(extra or None)
-        c["extra_text"].append(extra_text or None)
-        c["source_offset"].append(self.base_offset + source_offset)
-        c["source_length"].append(source_length)
-        if len(c["query"]) >= self.batch_rows:
-            self.flush()
+        """Keyword form for engines; source_offset is relative to the current chunk."""
+        self.append_row((ts, user, host, ip, db, thread_id, query_time, lock_time, rows_sent, rows_examined,
+                         rows_affected, bytes_sent, query, extra or None, extra_text or None,
+                         self.base_offset + source_offset, source_length))
 
     def flush(self) -> None:
-        c = self._cols
-        n = len(c["query"])
+        rows = self._rows
+        n = len(rows)
         if not n:
             return
+        self._rows = []
+        columns = dict(zip(_LIST_COLUMNS, zip(*rows)))
         lookup = self.cache.lookup
         fn = self.fingerprint_fn
-        pairs = [lookup(q, fn) for q in c["query"]]
+        pairs = [lookup(q, fn) for q in columns["query"]]
         arrays = []
         for f in EVENT_SCHEMA:
             name = f.name
@@ -159,10 +167,12 @@ class RecordSink:
                 arrays.append(pa.array([p[0] for p in pairs], f.type))
             elif name == "checksum":
                 arrays.append(pa.array([p[1] for p in pairs], f.type))
+            elif name == "query":
+                arrays.append(pa.array([q.decode("utf-8", "replace") if q.__class__ is bytes else q
+                                        for q in columns["query"]], f.type))
             else:
-                arrays.append(pa.array(c[name], f.type))
+                arrays.append(pa.array(columns[name], f.type))
         self.ready.append(pa.RecordBatch.from_arrays(arrays, schema=EVENT_SCHEMA))
-        self._cols = {name: [] for name in _LIST_COLUMNS}
 
 
 class EntryParser:
