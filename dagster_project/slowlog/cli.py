@@ -94,6 +94,7 @@ def _iter_sources(paths: list[str], progress: _Progress):
 
 def cmd_digest(args) -> int:
     from .digest import Digest
+    from .parallel import digest_file_parallel, parallel_ok
     from .parse import parse_log
 
     _check_readable(args.files)
@@ -101,7 +102,18 @@ def cmd_digest(args) -> int:
     progress = _Progress(total, sys.stderr.isatty() and not args.quiet)
     digest = Digest()
     events = rejected = 0
-    for source, name in _iter_sources(args.files, progress):
+    workers = args.jobs if args.jobs else (os.cpu_count() or 1)
+    serial = []
+    for name in args.files:
+        if parallel_ok(name, workers):
+            part, stats = digest_file_parallel(name, workers=workers, engine=args.engine)
+            digest.merge(part)
+            events += stats.events
+            rejected += stats.rejected
+            progress.advance(os.path.getsize(name))
+        else:
+            serial.append(name)
+    for source, name in _iter_sources(serial, progress):
         parsed = parse_log(source, engine=args.engine, source_file=os.path.basename(name))
         try:
             for batch in parsed:
@@ -218,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--limit", type=int, default=20, help="table: classes to show (default 20)")
     d.add_argument("--width", type=int, default=100, help="table: line width (default 100)")
     d.add_argument("--compact", action="store_true", help="json: no indentation")
+    d.add_argument("-j", "--jobs", type=int, default=0, help="worker processes for big files (default: all cores)")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     d.set_defaults(func=cmd_digest)
 

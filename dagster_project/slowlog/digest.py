@@ -233,6 +233,42 @@ class Digest:
                 else:
                     sk.zeros += 1
 
+    def merge(self, other: "Digest") -> None:
+        """Fold another digest (e.g. from a worker process) into this one."""
+        if other.group_by != self.group_by:
+            raise ValueError("cannot merge digests with different group_by")
+        self.events += other.events
+        for key, o in other._classes.items():
+            cs = self._classes.get(key)
+            if cs is None:
+                self._classes[key] = o
+                continue
+            cs.count += o.count
+            for m in METRICS:
+                cs.sums[m] += o.sums[m]
+                cs.sumsq[m] += o.sumsq[m]
+                cs.mins[m] = min(cs.mins[m], o.mins[m])
+                cs.maxs[m] = max(cs.maxs[m], o.maxs[m])
+                cs.sketches[m].zeros += o.sketches[m].zeros
+                cs.sketches[m].buckets.update(o.sketches[m].buckets)
+            if o.first is not None:
+                cs.first = o.first if cs.first is None else min(cs.first, o.first)
+                cs.last = o.last if cs.last is None else max(cs.last, o.last)
+            if o.example is not None and (cs.example is None or o.example_qt > cs.example_qt):
+                cs.example, cs.example_qt = o.example, o.example_qt
+            for a in _ATTRS:
+                cs.attrs[a].update(o.attrs[a])
+            if cs.hourly is not None and o.hourly:
+                for hour, (cnt, total, sk) in o.hourly.items():
+                    slot = cs.hourly.get(hour)
+                    if slot is None:
+                        cs.hourly[hour] = [cnt, total, sk]
+                    else:
+                        slot[0] += cnt
+                        slot[1] += total
+                        slot[2].zeros += sk.zeros
+                        slot[2].buckets.update(sk.buckets)
+
     # -- results --------------------------------------------------------------------------------
     def _metric(self, cs: _ClassStats, m: str) -> dict:
         n = cs.count

@@ -198,10 +198,13 @@ _BLANK = re.compile(rb"\s*\Z")
 
 
 def stream(fileobj: BinaryIO, parser: EntryParser, sink: RecordSink, stats: ParseStats,
-           chunk_size: int = CHUNK_SIZE) -> Iterator[pa.RecordBatch]:
-    """Parse a binary stream; yield record batches as they fill up, then the remainder."""
+           chunk_size: int = CHUNK_SIZE, start_offset: int = 0) -> Iterator[pa.RecordBatch]:
+    """Parse a binary stream; yield record batches as they fill up, then the remainder.
+
+    start_offset: file offset of the stream's first byte (when parsing a range of a file).
+    """
     carry = b""
-    offset = 0  # file offset of carry[0]
+    offset = start_offset  # file offset of carry[0]
     while True:
         data = fileobj.read(chunk_size)
         eof = not data

@@ -1,0 +1,118 @@
+"""Load the warehouse into pandas.
+
+    from dagster_project.analysis import load_events, load_digest
+    df = load_events("2026-01-01", "2026-01-07", instance=["db-1", "db-2"], columns=["ts", "query_time", "checksum"])
+    top = load_digest("2026-01-07").nlargest(10, "query_time_sum")
+
+Only the partitions in range are listed and read (see :mod:`dagster_project.warehouse`).
+
+A note on days: events are stored in the partition of the day of the *file* they came from (a file
+that straddles midnight puts a few events of the next/previous day in its own day's partition; that
+keeps ingestion exactly-once per file). ``load_events`` therefore answers by event time: with
+``by="ts"`` (the default) it reads one more partition on each side and keeps the events whose ``ts``
+falls in ``[start 00:00 UTC, end + 1 day 00:00 UTC)``; events without a timestamp are kept when
+their partition is in range. ``by="partition"`` returns whole partitions instead.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Sequence
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from dagster_project import warehouse
+from dagster_project.warehouse import DIGEST_TABLE, EVENTS_TABLE, DateLike, to_date
+
+__all__ = ["load_events", "load_digest", "read_events"]
+
+_ONE_DAY = dt.timedelta(days=1)
+
+
+def read_events(
+    start: DateLike | None = None,
+    end: DateLike | None = None,
+    instance: str | Sequence[str] | None = None,
+    root: str | os.PathLike | None = None,
+    columns: Sequence[str] | None = None,
+    by: str = "ts",
+) -> pa.Table:
+    """Like :func:`load_events` but returns a ``pyarrow.Table``."""
+    if by not in ("ts", "partition"):
+        raise ValueError("by must be 'ts' or 'partition'")
+    first = to_date(start) if start is not None else None
+    last = to_date(end) if end is not None else None
+    if first and last and first > last:
+        raise ValueError(f"start {first} is after end {last}")
+    root = os.fspath(root) if root is not None else None
+    if by == "partition" or (first is None and last is None):
+        return warehouse.read_table(EVENTS_TABLE, first, last, instance, columns, root)
+
+    # by ts: widen by a day each side, then filter on the event time (partition day for null ts).
+    expr = None
+    date_f, ts_f = ds.field("date"), ds.field("ts")
+    if first is not None:
+        lo = pa.scalar(dt.datetime.combine(first, dt.time(), dt.timezone.utc), pa.timestamp("us", tz="UTC"))
+        expr = ts_f >= lo
+    if last is not None:
+        hi = pa.scalar(dt.datetime.combine(last + _ONE_DAY, dt.time(), dt.timezone.utc), pa.timestamp("us", tz="UTC"))
+        cond = ts_f < hi
+        expr = cond if expr is None else expr & cond
+    in_days = None
+    if first is not None:
+        in_days = date_f >= pa.scalar(first, pa.date32())
+    if last is not None:
+        cond = date_f <= pa.scalar(last, pa.date32())
+        in_days = cond if in_days is None else in_days & cond
+    expr = expr | (ts_f.is_null() & in_days)
+
+    wanted = list(columns) if columns else None
+    read_cols = None
+    if wanted is not None:
+        read_cols = list(dict.fromkeys([*wanted, "ts", "date"]))
+    table = warehouse.read_table(
+        EVENTS_TABLE,
+        first - _ONE_DAY if first else None,
+        last + _ONE_DAY if last else None,
+        instance,
+        read_cols,
+        root,
+        filter=expr,
+    )
+    if wanted is not None:
+        table = table.select([c for c in wanted if c in table.column_names])
+    return table
+
+
+def load_events(
+    start: DateLike | None = None,
+    end: DateLike | None = None,
+    instance: str | Sequence[str] | None = None,
+    root: str | os.PathLike | None = None,
+    columns: Sequence[str] | None = None,
+    by: str = "ts",
+) -> pd.DataFrame:
+    """Slow-query events as a DataFrame.
+
+    start, end: days (``date``, ``datetime`` or ``"YYYY-MM-DD"``), both inclusive; None = unbounded.
+    instance: one instance id or a list of them; None = all.
+    root: data root (default ``$SLOWLOG_DATA_ROOT`` or ``./data``; ``s3://bucket/prefix`` works).
+    columns: the columns to read (default all, plus the partition column ``date``).
+    by: ``"ts"`` (default) selects events by their timestamp, ``"partition"`` by their file's day.
+    """
+    return read_events(start, end, instance, root, columns, by).to_pandas()
+
+
+def load_digest(
+    start: DateLike | None = None,
+    end: DateLike | None = None,
+    instance: str | Sequence[str] | None = None,
+    root: str | os.PathLike | None = None,
+    columns: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Per-day query-class aggregates (``query_digest``) as a DataFrame; same arguments as
+    :func:`load_events` (``instance`` filters the ``instance`` column)."""
+    root = os.fspath(root) if root is not None else None
+    return warehouse.read_table(DIGEST_TABLE, start, end, instance, columns, root).to_pandas()

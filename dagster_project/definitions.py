@@ -1,0 +1,64 @@
+"""The Dagster code location: ``dagster_project.definitions:defs``.
+
+Default resources read the environment:
+
+* ``log_source``: a local folder laid out like RDS (``<root>/<instance>/slowquery/mysql-slowquery.log.YYYY-MM-DD.HH``),
+  root ``$SLOWLOG_SOURCE_ROOT`` (default: the bundled ``dagster_project/sample_data/rds``), instances
+  ``$SLOWLOG_INSTANCES`` (comma-separated; default: every instance folder found under the root).
+  For real AWS, swap in ``RDSLogSourceResource`` or ``CloudWatchLogSourceResource``.
+* data root: ``$SLOWLOG_DATA_ROOT`` (default ``./data``, may be ``s3://bucket/prefix``), see settings.py.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from dagster_project.assets.digest import digest_assets
+from dagster_project.assets.ingest import ingest_assets, ingest_checks
+from dagster_project.resources.aws import LocalLogSourceResource
+from dagster_project.schedules import daily_job, daily_schedule
+from dagster_project.sensors import ingest_job, new_slow_log_files_sensor
+
+SAMPLE_SOURCE_ROOT = Path(__file__).resolve().parent / "sample_data" / "rds"
+
+
+def source_root() -> str:
+    return os.environ.get("SLOWLOG_SOURCE_ROOT") or str(SAMPLE_SOURCE_ROOT)
+
+
+def source_instances(root: str) -> list[str]:
+    """``$SLOWLOG_INSTANCES`` or every (non-hidden) instance folder under ``root``."""
+    configured = [i.strip() for i in os.environ.get("SLOWLOG_INSTANCES", "").split(",") if i.strip()]
+    if configured:
+        return configured
+    base = Path(root)
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+
+def default_log_source() -> LocalLogSourceResource:
+    root = source_root()
+    return LocalLogSourceResource(root=root, instances=source_instances(root))
+
+
+# ---- assets / checks / resources of each part of the pipeline -----------------------------------
+ASSETS: list = [*ingest_assets, *digest_assets]
+ASSET_CHECKS: list = [*ingest_checks]
+RESOURCES: dict = {"log_source": default_log_source()}
+# publish (OpenSearch) and snapshots (charts, CloudWatch, Slack) go here: their assets in groups
+# "publish" / "snapshots" (daily_job selects those groups), e.g.
+#   from dagster_project.assets.publish import publish_assets
+#   ASSETS += publish_assets; RESOURCES["opensearch"] = ...
+# ---------------------------------------------------------------------------------------------------
+
+defs = dg.Definitions(
+    assets=ASSETS,
+    asset_checks=ASSET_CHECKS,
+    jobs=[ingest_job, daily_job],
+    sensors=[new_slow_log_files_sensor],
+    schedules=[daily_schedule],
+    resources=RESOURCES,
+)

@@ -1,0 +1,82 @@
+"""Where the pipeline keeps its data, and the few knobs read from the environment.
+
+The data root is ``$SLOWLOG_DATA_ROOT`` or ``./data``. It may be a local path or an S3 URI
+(``s3://bucket/prefix``); everything below it (``raw/``, ``warehouse/``, ...) is reached through a
+``pyarrow.fs.FileSystem`` so local and S3 roots share one code path.
+
+S3 endpoint (MinIO, moto, LocalStack): ``$SLOWLOG_S3_ENDPOINT_URL``, else ``$AWS_ENDPOINT_URL_S3``,
+else ``$AWS_ENDPOINT_URL``; region from ``$AWS_REGION`` / ``$AWS_DEFAULT_REGION``. Credentials follow
+the usual AWS chain.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import pyarrow.fs as pafs
+
+DEFAULT_DATA_ROOT = "./data"
+
+
+def data_root(root: str | os.PathLike | None = None) -> str:
+    """The data root: ``root`` if given, else ``$SLOWLOG_DATA_ROOT``, else ``./data``."""
+    if root is not None:
+        return os.fspath(root)
+    return os.environ.get("SLOWLOG_DATA_ROOT") or DEFAULT_DATA_ROOT
+
+
+def max_rejected_ratio() -> float:
+    """Threshold of the ``rejected_ratio`` asset check (``$SLOWLOG_MAX_REJECTED_RATIO``, 1%)."""
+    return float(os.environ.get("SLOWLOG_MAX_REJECTED_RATIO", "0.01"))
+
+
+@dataclass(frozen=True)
+class Root:
+    """A resolved data root: a pyarrow filesystem and the base path inside it."""
+
+    fs: pafs.FileSystem
+    base: str  # no trailing slash; for S3 "bucket/prefix"
+    uri: str  # as configured
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self.fs, pafs.LocalFileSystem)
+
+    def path(self, *parts: str) -> str:
+        return "/".join([self.base.rstrip("/"), *[p.strip("/") for p in parts if p]])
+
+
+def _s3_filesystem(netloc_region: str | None = None) -> pafs.S3FileSystem:
+    endpoint = (
+        os.environ.get("SLOWLOG_S3_ENDPOINT_URL")
+        or os.environ.get("AWS_ENDPOINT_URL_S3")
+        or os.environ.get("AWS_ENDPOINT_URL")
+    )
+    kwargs: dict = {}
+    region = netloc_region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if region:
+        kwargs["region"] = region
+    if endpoint:
+        parsed = urlparse(endpoint)
+        kwargs["endpoint_override"] = parsed.netloc or parsed.path
+        kwargs["scheme"] = parsed.scheme or "https"
+        # Local S3 look-alikes only do path-style addressing; pyarrow's default is fine for that.
+    return pafs.S3FileSystem(**kwargs)
+
+
+def resolve_root(root: str | os.PathLike | None = None) -> Root:
+    """Resolve ``root`` (or the configured data root) to a filesystem and a base path."""
+    uri = data_root(root)
+    if uri.startswith("s3://") or uri.startswith("s3a://"):
+        parsed = urlparse(uri)
+        base = (parsed.netloc + "/" + parsed.path.lstrip("/")).rstrip("/")
+        return Root(_s3_filesystem(), base, uri)
+    if "://" in uri and not uri.startswith("file://"):
+        fs, base = pafs.FileSystem.from_uri(uri)
+        return Root(fs, base.rstrip("/"), uri)
+    if uri.startswith("file://"):
+        uri_path = urlparse(uri).path
+    else:
+        uri_path = uri
+    return Root(pafs.LocalFileSystem(), os.path.abspath(uri_path).rstrip("/") or "/", uri)

@@ -1,0 +1,490 @@
+"""RDS / Aurora log files through the RDS API (DescribeDBLogFiles + DownloadDBLogFilePortion).
+
+Download loop (what the AWS docs prescribe for whole files): first call with ``Marker="0"`` and no
+``NumberOfLines``, then repeat with the returned ``Marker`` while ``AdditionalDataPending`` is true.
+``LogFileData`` arrives as text and is written back as UTF-8 exactly as received (no newline added
+or stripped), so the local file is byte-identical to what RDS serves.
+
+Robustness:
+- throttling / 5xx: botocore's own retries (``Config(retries={"mode": "standard"|"adaptive",
+  "max_attempts": N})``, counted through ``ResponseMetadata.RetryAttempts``) plus a bounded,
+  jittered loop-level retry on top of them, also counted;
+- a file that changes while it is downloaded (size or LastWritten differ before vs after, or the
+  marker sequence breaks) is downloaded again from ``Marker="0"`` into a fresh temp file, a bounded
+  number of times; the data is never appended twice. If it keeps changing, the last snapshot is kept
+  and the result says ``complete=False`` (the live ``mysql-slowquery.log`` is such a file);
+- a file RDS refuses to serve as text (``InvalidParameterValue``: "This file contains binary data and
+  should be downloaded instead of viewed", e.g. control characters in a logged statement) is fetched
+  whole, as raw bytes, through DownloadCompleteDBLogFile (``GET /v13/downloadCompleteLogFile/...``,
+  SigV4-signed with the client's credentials), same retry and restart rules.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .base import (
+    DownloadResult,
+    LogFile,
+    LogSource,
+    LogSourceError,
+    coerce_day,
+    count_markers,
+    day_of_ms,
+)
+
+__all__ = ["RDSLogSource", "classify_rds_name", "is_retryable_error", "make_boto_config"]
+
+# slowquery/mysql-slowquery.log  |  slowquery/mysql-slowquery.log.2026-11-24.03
+_MYSQL_RE = re.compile(r"^slowquery/mysql-slowquery\.log(?:\.(\d{4}-\d{2}-\d{2})\.([01]\d|2[0-3]))?$")
+# older RDS MySQL engines: slowquery/mysql-slowquery.log.<hour 0-23> (day from LastWritten)
+_MYSQL_HOURLY_RE = re.compile(r"^slowquery/mysql-slowquery\.log\.([0-9]|1[0-9]|2[0-3])$")
+# error/postgresql.log.2026-11-24-03  |  error/postgresql.log.2026-11-24-0300
+_PG_RE = re.compile(r"^error/postgresql\.log\.(\d{4}-\d{2}-\d{2})-([01]\d|2[0-3])([0-5]\d)?$")
+# RDS markers look like "<n>:<offset>"; when they do, the offset must not go backwards
+_MARKER_RE = re.compile(r"^(\d+):(\d+)$")
+
+_THROTTLE_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "SlowDown",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalError",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+
+
+def make_boto_config(max_attempts: int = 10, mode: str = "standard", **kwargs: Any):
+    """botocore Config with the given retry mode (standard|adaptive|legacy) and max attempts."""
+    from botocore.config import Config
+
+    if mode not in ("standard", "adaptive", "legacy"):
+        raise ValueError(f"retry mode must be standard, adaptive or legacy, not {mode!r}")
+    return Config(retries={"mode": mode, "max_attempts": int(max_attempts)}, **kwargs)
+
+
+def classify_rds_name(name: str, last_written_ms: int | None = None) -> tuple[str, _dt.date | None] | None:
+    """(engine, day) for an RDS slow-query log file name, None for any other file.
+
+    Rotated names carry the UTC day; the live ``mysql-slowquery.log`` (and the hour-numbered
+    ``mysql-slowquery.log.N`` of older engines) take their day from LastWritten.
+    """
+    m = _MYSQL_RE.match(name)
+    if m:
+        if m.group(1):
+            try:
+                return "mysql", _dt.date.fromisoformat(m.group(1))
+            except ValueError:
+                return None
+        return "mysql", (day_of_ms(last_written_ms) if last_written_ms else None)
+    if _MYSQL_HOURLY_RE.match(name):
+        return "mysql", (day_of_ms(last_written_ms) if last_written_ms else None)
+    m = _PG_RE.match(name)
+    if m:
+        try:
+            return "postgres", _dt.date.fromisoformat(m.group(1))
+        except ValueError:
+            return None
+    return None
+
+
+def _error_code(exc: BaseException) -> tuple[str, int]:
+    resp = getattr(exc, "response", None) or {}
+    code = str((resp.get("Error") or {}).get("Code") or "")
+    status = int((resp.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0)
+    return code, status
+
+
+class _HTTPRetryable(Exception):
+    """A 429/5xx or connection failure of the DownloadCompleteDBLogFile GET (retried)."""
+
+    response = {"Error": {"Code": "ServiceUnavailable"}, "ResponseMetadata": {"HTTPStatusCode": 503}}
+
+
+def is_retryable_error(exc: BaseException) -> bool:
+    """Throttling, 5xx, and transient connection errors."""
+    from botocore.exceptions import (
+        ClientError,
+        ConnectionClosedError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        ReadTimeoutError,
+    )
+
+    if isinstance(exc, _HTTPRetryable):
+        return True
+    if isinstance(exc, ClientError):
+        code, status = _error_code(exc)
+        return code in _THROTTLE_CODES or status == 429 or status >= 500
+    return isinstance(exc, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError, ConnectTimeoutError))
+
+
+def _retry_attempts(resp: Any) -> int:
+    try:
+        return int((resp.get("ResponseMetadata") or {}).get("RetryAttempts") or 0)
+    except Exception:  # noqa: BLE001 - metadata is best effort
+        return 0
+
+
+@dataclass
+class _Counters:
+    retries: int = 0
+
+
+class _MarkerBreak(Exception):
+    """The marker sequence stopped making sense (file rewritten/rotated underneath)."""
+
+
+class RetryingCaller:
+    """Calls a boto3 operation with bounded, jittered loop-level retries on top of botocore's own."""
+
+    def __init__(
+        self,
+        max_retries: int = 6,
+        backoff_base: float = 0.5,
+        backoff_max: float = 20.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.sleep = sleep
+
+    def __call__(self, fn: Callable[..., Any], counters: _Counters, **kwargs: Any) -> Any:
+        attempt = 0
+        while True:
+            try:
+                resp = fn(**kwargs)
+            except Exception as exc:  # noqa: BLE001 - filtered below
+                counters.retries += _retry_attempts(getattr(exc, "response", None) or {})
+                if attempt >= self.max_retries or not is_retryable_error(exc):
+                    raise
+                attempt += 1
+                counters.retries += 1
+                delay = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
+                self.sleep(delay * random.uniform(0.5, 1.0))
+                continue
+            counters.retries += _retry_attempts(resp)
+            return resp
+
+
+class _BinaryFile(Exception):
+    """RDS refuses to serve the file as text ("This file contains binary data ...")."""
+
+
+def _is_binary_refusal(exc: BaseException) -> bool:
+    code, _ = _error_code(exc)
+    msg = str(((getattr(exc, "response", None) or {}).get("Error") or {}).get("Message") or "")
+    return code == "InvalidParameterValue" and "binary data" in msg
+
+
+class RDSLogSource(LogSource):
+    """Slow-query log files of RDS / Aurora instances through the RDS API.
+
+    ``client`` is a boto3 ``rds`` client (build it with :func:`make_boto_config` for retries).
+    """
+
+    kind = "rds"
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        max_loop_retries: int = 6,
+        backoff_base: float = 0.5,
+        backoff_max: float = 20.0,
+        max_restarts: int = 3,
+        max_portions: int = 1_000_000,
+        page_size: int | None = None,
+        complete_fallback: bool = True,
+        credentials: Any | None = None,
+        http_timeout: float = 120.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = client
+        self.complete_fallback = complete_fallback
+        self._credentials = credentials
+        self.http_timeout = http_timeout
+        self.max_restarts = max_restarts
+        self.max_portions = max_portions
+        self.page_size = page_size
+        self._call = RetryingCaller(max_loop_retries, backoff_base, backoff_max, sleep)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(max_restarts={self.max_restarts})"
+
+    # ------------------------------------------------------------------ listing
+    def _describe(self, instance: str, counters: _Counters, name_contains: str | None = None) -> list[dict]:
+        """All DescribeDBLogFiles entries (every page). A throttled page restarts nothing:
+        the page call itself is retried (botocore + loop level)."""
+        kwargs: dict[str, Any] = {"DBInstanceIdentifier": instance}
+        if name_contains:
+            kwargs["FilenameContains"] = name_contains
+        if self.page_size:
+            kwargs["MaxRecords"] = self.page_size
+        out: list[dict] = []
+        seen_markers: set[str] = set()
+        while True:
+            resp = self._call(self.client.describe_db_log_files, counters, **kwargs)
+            out.extend(resp.get("DescribeDBLogFiles") or [])
+            marker = resp.get("Marker")
+            if not marker or marker in seen_markers:
+                break
+            seen_markers.add(marker)
+            kwargs["Marker"] = marker
+        return out
+
+    @staticmethod
+    def _to_log_file(instance: str, entry: dict) -> LogFile | None:
+        name = entry.get("LogFileName") or ""
+        last_written = int(entry.get("LastWritten") or 0)
+        cls = classify_rds_name(name, last_written)
+        if cls is None:
+            return None
+        return LogFile(
+            instance=instance,
+            name=name,
+            size=int(entry.get("Size") or 0),
+            last_written=last_written,
+            day=cls[1],
+        )
+
+    def list_files(self, instance: str, day: _dt.date | str | None = None) -> list[LogFile]:
+        day = coerce_day(day)
+        files = []
+        for entry in self._describe(instance, _Counters()):
+            lf = self._to_log_file(instance, entry)
+            if lf is None:
+                continue
+            if day is not None and lf.day != day:
+                continue
+            files.append(lf)
+        # rotated files in time order, the live file last
+        files.sort(key=lambda f: (f.day or _dt.date.max, f.name == "slowquery/mysql-slowquery.log", f.name))
+        return files
+
+    def _describe_one(self, instance: str, name: str, counters: _Counters) -> LogFile | None:
+        for entry in self._describe(instance, counters, name_contains=name):
+            if entry.get("LogFileName") == name:
+                last_written = int(entry.get("LastWritten") or 0)
+                cls = classify_rds_name(name, last_written)
+                return LogFile(
+                    instance=instance,
+                    name=name,
+                    size=int(entry.get("Size") or 0),
+                    last_written=last_written,
+                    day=cls[1] if cls else None,
+                )
+        return None
+
+    # ------------------------------------------------------------------ download
+    def _download_into(self, fh, instance: str, name: str, counters: _Counters) -> tuple[int, int, int]:
+        """One pass from Marker "0". Returns (bytes, portions, truncated markers)."""
+        marker = "0"
+        seen: set[str] = {marker}
+        last_position = (-1, -1)
+        total = portions = markers = 0
+        carry = b""
+        while True:
+            try:
+                resp = self._call(
+                    self.client.download_db_log_file_portion,
+                    counters,
+                    DBInstanceIdentifier=instance,
+                    LogFileName=name,
+                    Marker=marker,
+                )
+            except Exception as exc:  # noqa: BLE001
+                if self.complete_fallback and _is_binary_refusal(exc):
+                    raise _BinaryFile() from None
+                raise
+            data = resp.get("LogFileData") or ""
+            chunk = data.encode("utf-8")
+            if chunk:
+                fh.write(chunk)
+                total += len(chunk)
+                portions += 1
+                n, carry = count_markers(chunk, carry)
+                markers += n
+            if not resp.get("AdditionalDataPending"):
+                return total, portions, markers
+            new_marker = resp.get("Marker")
+            if not new_marker or new_marker in seen:
+                raise _MarkerBreak(f"marker did not advance after {marker!r}")
+            m = _MARKER_RE.match(new_marker)
+            if m:
+                position = (int(m.group(1)), int(m.group(2)))
+                if position < last_position:
+                    raise _MarkerBreak(f"marker went backwards: {new_marker!r}")
+                last_position = position
+            seen.add(new_marker)
+            if len(seen) > self.max_portions:
+                raise _MarkerBreak("too many portions")
+            marker = new_marker
+
+    def _download_complete(self, fh, instance: str, name: str, counters: _Counters) -> tuple[int, int, int]:
+        """DownloadCompleteDBLogFile: ``GET /v13/downloadCompleteLogFile/<instance>/<name>`` signed with
+        SigV4 (service ``rds``); the raw bytes of the file, used when RDS refuses to serve it as text."""
+        import urllib.error
+        import urllib.request
+        from urllib.parse import quote
+
+        import urllib3.exceptions as urllib3_errors
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        creds = self._credentials or getattr(getattr(self.client, "_request_signer", None), "_credentials", None)
+        if creds is None:
+            raise LogSourceError("no AWS credentials available for DownloadCompleteDBLogFile")
+        frozen = creds.get_frozen_credentials() if hasattr(creds, "get_frozen_credentials") else creds
+        endpoint = self.client.meta.endpoint_url.rstrip("/")
+        region = self.client.meta.region_name
+        url = f"{endpoint}/v13/downloadCompleteLogFile/{quote(instance, safe='')}/{quote(name, safe='/')}"
+
+        http_session = getattr(getattr(self.client, "_endpoint", None), "http_session", None)
+
+        def write_stream(chunks) -> tuple[int, int, int]:
+            fh.seek(0)
+            fh.truncate()
+            total = portions = markers = 0
+            carry = b""
+            for chunk in chunks:
+                if not chunk:
+                    continue
+                fh.write(chunk)
+                total += len(chunk)
+                portions += 1
+                n, carry = count_markers(chunk, carry)
+                markers += n
+            return total, portions, markers
+
+        def failed(status: int, body: bytes) -> Exception:
+            if status == 429 or status >= 500 or b"Throttl" in body:
+                return _HTTPRetryable()
+            return LogSourceError(f"DownloadCompleteDBLogFile of {name!r} on {instance!r} failed: HTTP {status}")
+
+        def fetch() -> tuple[int, int, int]:
+            req = AWSRequest(method="GET", url=url, headers={"Content-Type": "application/json"})
+            SigV4Auth(frozen, "rds", region).add_auth(req)
+            prepared = req.prepare()
+            if http_session is not None:
+                # the client's own HTTP session: its proxies, CA bundle and verify setting apply
+                prepared.stream_output = True
+                try:
+                    resp = http_session.send(prepared)
+                except Exception as exc:  # noqa: BLE001 - connection level
+                    if is_retryable_error(exc):
+                        raise _HTTPRetryable() from None
+                    raise
+                try:
+                    if resp.status_code != 200:
+                        raise failed(resp.status_code, resp.raw.read(4096) or b"")
+                    try:
+                        return write_stream(resp.raw.stream(1 << 20, decode_content=False))
+                    except (urllib3_errors.HTTPError, ConnectionError, TimeoutError):
+                        raise _HTTPRetryable() from None  # cut mid-stream: fetched again whole
+                finally:
+                    resp.raw.release_conn()
+            http_req = urllib.request.Request(prepared.url, headers=dict(prepared.headers.items()), method="GET")
+            try:
+                with urllib.request.urlopen(http_req, timeout=self.http_timeout) as resp:  # noqa: S310
+                    return write_stream(iter(lambda: resp.read(1 << 20), b""))
+            except urllib.error.HTTPError as exc:
+                try:
+                    body = exc.read(4096)
+                except Exception:  # noqa: BLE001
+                    body = b""
+                raise failed(exc.code, body) from None
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                raise _HTTPRetryable() from None
+
+        return self._call(lambda: fetch(), counters)
+
+    def download(self, log_file: LogFile, dest_dir: str | os.PathLike[str]) -> DownloadResult:
+        import hashlib
+        import tempfile
+
+        dest = Path(dest_dir) / log_file.local_name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        counters = _Counters()
+        restarts = 0
+        binary = False
+        instance, name = log_file.instance, log_file.name
+        while True:
+            before = self._describe_one(instance, name, counters)
+            if before is None:
+                raise LogSourceError(f"RDS log file {name!r} of instance {instance!r} not found")
+            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+            broken = False
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    try:
+                        if binary:
+                            nbytes, portions, markers = self._download_complete(fh, instance, name, counters)
+                        else:
+                            nbytes, portions, markers = self._download_into(fh, instance, name, counters)
+                    except _MarkerBreak:
+                        broken = True
+                        nbytes = portions = markers = 0
+                    except _BinaryFile:
+                        # served as raw bytes instead: start again (same attempt) into a clean file
+                        binary = True
+                        fh.seek(0)
+                        fh.truncate()
+                        nbytes, portions, markers = self._download_complete(fh, instance, name, counters)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                after = None if broken else self._describe_one(instance, name, counters)
+                changed = broken or after is None or (after.size, after.last_written) != (
+                    before.size,
+                    before.last_written,
+                )
+                if changed and restarts < self.max_restarts:
+                    restarts += 1
+                    os.unlink(tmp)
+                    continue
+                if broken:
+                    raise LogSourceError(
+                        f"RDS log file {name!r} of instance {instance!r}: marker sequence kept breaking "
+                        f"after {restarts} restarts"
+                    )
+                h = hashlib.sha256()
+                with open(tmp, "rb") as fh:
+                    for block in iter(lambda: fh.read(1 << 20), b""):
+                        h.update(block)
+                os.replace(tmp, dest)
+            except BaseException:
+                try:
+                    os.unlink(tmp)
+                except FileNotFoundError:
+                    pass
+                raise
+            return DownloadResult(
+                path=dest,
+                bytes=nbytes,
+                portions=portions,
+                retries=counters.retries,
+                truncated_markers=markers,
+                restarts=restarts,
+                complete=not changed,
+                log_file=after or before,
+                sha256=h.hexdigest(),
+            )
