@@ -49,7 +49,8 @@ def open_input(source) -> tuple[BinaryIO, str]:
             raise InputError(f"{name}: permission denied") from None
         except OSError as exc:
             raise InputError(f"{name}: {exc.strerror or exc}") from None
-    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw) if isinstance(raw, io.RawIOBase) else raw
+    # A buffered reader lets us peek at the magic bytes without consuming them.
+    buffered = raw if hasattr(raw, "peek") else io.BufferedReader(raw)
     head = _peek(buffered, 2)
     if head == GZIP_MAGIC:
         return gzip.GzipFile(fileobj=buffered, mode="rb"), name
@@ -102,8 +103,11 @@ class ParsedLog:
                 engine = detect_engine(_peek(fileobj, 65536) if hasattr(fileobj, "peek") else b"")
             self.stats.engine = engine
             parser = get_engine(engine)()
+            # Engines with their own query classes (postgres, redis) name their fingerprint function in
+            # the class attribute `fingerprint_fn`; MySQL keeps RecordSink's pt-compatible default.
+            fp_fn = getattr(parser, "fingerprint_fn", None)
             sink = RecordSink(instance=self.instance, engine=engine, source_file=source_file,
-                              batch_rows=self.batch_rows)
+                              batch_rows=self.batch_rows, **({"fingerprint_fn": fp_fn} if fp_fn else {}))
             kwargs = {"chunk_size": self.chunk_size} if self.chunk_size else {}
             try:
                 yield from stream(fileobj, parser, sink, self.stats, **kwargs)
