@@ -1,0 +1,144 @@
+"""`make bench`: speed, memory and parity of `slowlog digest` against pt-query-digest.
+
+1. Captures a ~200 MB REAL slow log from a private MariaDB server (long_query_time=0, a varied
+   workload; cached under .bench/ so later runs reuse it).
+2. Times whole-process `slowlog digest` and `pt-query-digest` on it; prints MB/s and the ratio.
+3. Peak RSS (whole process tree) of `slowlog digest` on a ~1 GiB log (the 200 MB log, 5 times).
+4. Parity: events in identical classes (checksum + count) between the two tools.
+
+Environment: BENCH_MB (default 200), BENCH_GIB_COPIES (default 5), BENCH_SKIP_PT=1 to skip pt.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.support.mariadb import MariaDB, workload_sql  # noqa: E402
+
+OUT = REPO / ".bench"
+SLOWLOG = [str(REPO / ".venv" / "bin" / "slowlog")]
+
+
+def capture_real_log(target_mb: int) -> Path:
+    log = OUT / f"mariadb-real-{target_mb}mb.log"
+    if log.exists() and log.stat().st_size >= target_mb * 1e6 * 0.95:
+        return log
+    work = OUT / "mariadb"
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"capturing a real ~{target_mb} MB slow log from MariaDB (one-time, cached in {log}) ...", flush=True)
+    with MariaDB(work) as db:
+        seed = 0
+        while db.slow_log.stat().st_size < target_mb * 1e6:
+            seed += 1
+            db.run_sql(workload_sql(50_000, seed=seed))
+            print(f"  {db.slow_log.stat().st_size / 1e6:7.1f} MB", flush=True)
+    shutil.move(str(db.slow_log), log)
+    shutil.rmtree(work, ignore_errors=True)
+    return log
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident set size of a process and all its descendants, in bytes."""
+    total = 0
+    stack = [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    stack.extend(int(c) for c in f.read().split())
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return total
+
+
+def timed(cmd: list[str], stdout_path: Path | None = None) -> tuple[float, int, int]:
+    """Run cmd; return (wall seconds, peak tree RSS bytes, exit code)."""
+    out = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL)
+    peak = 0
+
+    def sample():
+        nonlocal peak
+        while proc.poll() is None:
+            peak = max(peak, _tree_rss(proc.pid))
+            time.sleep(0.05)
+
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    rc = proc.wait()
+    wall = time.perf_counter() - t0
+    t.join()
+    if stdout_path:
+        out.close()
+    return wall, peak, rc
+
+
+def parity(ours_path: Path, pt_path: Path) -> tuple[int, int]:
+    ours = {c["checksum"]: c["count"] for c in json.loads(ours_path.read_text())["classes"]}
+    theirs = {c["checksum"]: c["query_count"] for c in json.loads(pt_path.read_text())["classes"]}
+    total = sum(theirs.values())
+    same = sum(n for cs, n in theirs.items() if ours.get(cs) == n)
+    return same, total
+
+
+def main() -> int:
+    OUT.mkdir(exist_ok=True)
+    target_mb = int(os.environ.get("BENCH_MB", "200"))
+    log = capture_real_log(target_mb)
+    size = log.stat().st_size
+    results: dict = {"log": str(log), "log_bytes": size, "cpus": os.cpu_count()}
+
+    ours_json = OUT / "slowlog.json"
+    wall, rss, rc = timed(SLOWLOG + ["digest", "--compact", "-q", str(log)], ours_json)
+    assert rc == 0, "slowlog digest failed"
+    results["slowlog"] = {"seconds": wall, "mb_per_s": size / wall / 1e6, "peak_rss_mb": rss / 1e6}
+    wall1, rss1, _ = timed(SLOWLOG + ["digest", "--compact", "-q", "-j", "1", str(log)])
+    results["slowlog_1_core"] = {"seconds": wall1, "mb_per_s": size / wall1 / 1e6, "peak_rss_mb": rss1 / 1e6}
+    print(f"slowlog digest   : {wall:7.2f} s  {size / wall / 1e6:7.1f} MB/s  (1 core: {size / wall1 / 1e6:.1f} MB/s)", flush=True)
+
+    if not os.environ.get("BENCH_SKIP_PT") and shutil.which("pt-query-digest"):
+        pt_json = OUT / "pt.json"
+        ptw, ptrss, ptrc = timed(["pt-query-digest", "--no-version-check", "--limit", "100%", "--output", "json",
+                                  str(log)], pt_json)
+        results["pt_query_digest"] = {"seconds": ptw, "mb_per_s": size / ptw / 1e6, "peak_rss_mb": ptrss / 1e6}
+        results["speedup"] = ptw / wall
+        same, total = parity(ours_json, pt_json)
+        results["parity"] = {"events_in_identical_classes": same, "events": total, "ratio": same / max(total, 1)}
+        print(f"pt-query-digest  : {ptw:7.2f} s  {size / ptw / 1e6:7.1f} MB/s", flush=True)
+        print(f"speed-up         : {ptw / wall:7.1f}x  (target >= 20x)")
+        print(f"parity           : {same}/{total} events in identical classes ({100 * same / max(total, 1):.2f}%)")
+
+    copies = int(os.environ.get("BENCH_GIB_COPIES", "5"))
+    big = OUT / "gib.log"
+    if not big.exists() or big.stat().st_size != size * copies:
+        with open(big, "wb") as dst:
+            for _ in range(copies):
+                with open(log, "rb") as src:
+                    shutil.copyfileobj(src, dst, 16 << 20)
+    gw, grss, grc = timed(SLOWLOG + ["digest", "--compact", "-q", str(big)])
+    results["gib"] = {"bytes": big.stat().st_size, "seconds": gw, "peak_rss_mb": grss / 1e6, "mb_per_s": big.stat().st_size / gw / 1e6}
+    print(f"1 GiB-class log  : {big.stat().st_size / 2**30:.2f} GiB in {gw:.1f} s, peak RSS {grss / 1e6:.0f} MB "
+          f"(whole process tree; target < 400 MB)")
+    (OUT / "results.json").write_text(json.dumps(results, indent=1))
+    print(f"results: {OUT / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
