@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 test: install
+	bash scripts/system-deps.sh
 	bash scripts/test.sh
 
 test-unit: install
@@ -30,6 +31,7 @@ ui: install
 	DAGSTER_HOME=$$DAGSTER_HOME $(BIN)/dagster dev -w workspace.yaml
 
 bench: install
+	bash scripts/system-deps.sh
 	$(BIN)/python bench/bench.py
 
 opensearch-up:

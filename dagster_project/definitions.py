@@ -17,7 +17,9 @@ import dagster as dg
 
 from dagster_project.assets.digest import digest_assets
 from dagster_project.assets.ingest import ingest_assets, ingest_checks
+from dagster_project.assets.publish import publish_assets
 from dagster_project.resources.aws import LocalLogSourceResource
+from dagster_project.resources.opensearch import OpenSearchResource
 from dagster_project.schedules import daily_job, daily_schedule
 from dagster_project.sensors import ingest_job, new_slow_log_files_sensor
 
@@ -45,13 +47,24 @@ def default_log_source() -> LocalLogSourceResource:
 
 
 # ---- assets / checks / resources of each part of the pipeline -----------------------------------
-ASSETS: list = [*ingest_assets, *digest_assets]
+def default_opensearch() -> OpenSearchResource:
+    """$OPENSEARCH_URL (default the local node `make opensearch-up` starts); auth from
+    $OPENSEARCH_AUTH (none|basic|sigv4), $OPENSEARCH_USERNAME / $OPENSEARCH_PASSWORD, $AWS_REGION."""
+    auth = os.environ.get("OPENSEARCH_AUTH", "none")
+    kwargs = {}
+    if auth == "basic":
+        kwargs.update(username=os.environ.get("OPENSEARCH_USERNAME", "admin"),
+                      password=dg.EnvVar("OPENSEARCH_PASSWORD"))
+    elif auth == "sigv4":
+        kwargs.update(aws_region=os.environ.get("AWS_REGION", "us-east-1"),
+                      aws_service=os.environ.get("OPENSEARCH_AWS_SERVICE", "es"))
+    return OpenSearchResource(hosts=[os.environ.get("OPENSEARCH_URL", "http://127.0.0.1:9200")], auth=auth,
+                              index_prefix=os.environ.get("OPENSEARCH_INDEX_PREFIX", "slowlog-digest-"), **kwargs)
+
+
+ASSETS: list = [*ingest_assets, *digest_assets, *publish_assets]
 ASSET_CHECKS: list = [*ingest_checks]
-RESOURCES: dict = {"log_source": default_log_source()}
-# publish (OpenSearch) and snapshots (charts, CloudWatch, Slack) go here: their assets in groups
-# "publish" / "snapshots" (daily_job selects those groups), e.g.
-#   from dagster_project.assets.publish import publish_assets
-#   ASSETS += publish_assets; RESOURCES["opensearch"] = ...
+RESOURCES: dict = {"log_source": default_log_source(), "opensearch": default_opensearch()}
 # ---------------------------------------------------------------------------------------------------
 
 defs = dg.Definitions(

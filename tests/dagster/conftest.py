@@ -19,7 +19,7 @@ import pytest
 
 from dagster_project.resources.aws import LocalLogSourceResource
 
-CORPUS = Path("/work/shared/corpus")
+from tests.conftest import CORPUS  # noqa: E402  (../shared/corpus beside the repo)
 # Real logs that parse without rejects, with timestamps, of several server versions and formats.
 GOOD_LOGS = [
     CORPUS / "percona/slowlogs/slow002.txt",

@@ -22,7 +22,9 @@ from dagster_project.assets.ingest import (
 from dagster_project.slowlog.parse import parse_log
 
 ASSETS = [slow_log_files, slow_query_events, slow_query_events_checks]
-CORPUS_LOG = Path("/work/shared/corpus/percona/slowlogs/slow053.txt")
+from tests.conftest import CORPUS  # noqa: E402
+
+CORPUS_LOG = CORPUS / "percona/slowlogs/slow053.txt"
 DAY = "2026-03-02"
 
 

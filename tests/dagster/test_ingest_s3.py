@@ -13,7 +13,9 @@ from dagster_project.assets.digest import query_digest
 from dagster_project.assets.ingest import slow_log_files, slow_query_events, slow_query_events_checks
 
 DAY = "2026-03-20"
-CORPUS_LOG = Path("/work/shared/corpus/percona/slowlogs/slow053.txt")
+from tests.conftest import CORPUS  # noqa: E402
+
+CORPUS_LOG = CORPUS / "percona/slowlogs/slow053.txt"
 GZ_EVENTS = 10  # events in slow053.txt
 ASSETS = [slow_log_files, slow_query_events, slow_query_events_checks, query_digest]
 

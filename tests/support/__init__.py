@@ -11,7 +11,6 @@ _REPO = Path(__file__).resolve().parents[2]
 _CANDIDATES = [
     os.environ.get("SLOWLOG_CORPUS", ""),
     str(_REPO.parent / "shared" / "corpus"),
-    "/work/shared/corpus",
     str(_REPO / "dagster_project" / "sample_data" / "corpus"),
 ]
 
