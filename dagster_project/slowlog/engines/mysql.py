@@ -388,3 +388,27 @@ class MySQLSlowLogParser(EntryParser):
             self._ts_cache.clear()
         self._ts_cache[raw] = value
         return value
+
+
+def format_entry(event: dict) -> bytes:
+    """Write one event back as a MySQL 5.7+/8.0 slow-log entry (what the server itself prints).
+
+    The inverse of the parser for the fields MySQL writes; used to build logs and by the
+    round-trip property test.
+    """
+    ts = event.get("ts")
+    lines = []
+    if ts is not None:
+        lines.append("# Time: " + ts.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    tid = event.get("thread_id")
+    user = event.get("user") or ""
+    lines.append(f"# User@Host: {user}[{user}] @ {event.get('host') or ''} [{event.get('ip') or ''}]"
+                 + (f"  Id: {tid}" if tid is not None else ""))
+    lines.append(f"# Query_time: {event.get('query_time') or 0:.6f}  Lock_time: {event.get('lock_time') or 0:.6f} "
+                 f"Rows_sent: {event.get('rows_sent') or 0}  Rows_examined: {event.get('rows_examined') or 0}")
+    if event.get("db"):
+        lines.append(f"use {event['db']};")
+    if ts is not None:
+        lines.append(f"SET timestamp={int(ts.timestamp())};")
+    lines.append(f"{event['query']};")
+    return ("\n".join(lines) + "\n").encode("utf-8")
