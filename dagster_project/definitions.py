@@ -4,7 +4,8 @@ Default resources read the environment:
 
 * ``log_source``: a local folder laid out like RDS (``<root>/<instance>/slowquery/mysql-slowquery.log.YYYY-MM-DD.HH``),
   root ``$SLOWLOG_SOURCE_ROOT`` (default: the bundled ``dagster_project/sample_data/rds``), instances
-  ``$SLOWLOG_INSTANCES`` (comma-separated; default: every instance folder found under the root).
+  ``$SLOWLOG_INSTANCES`` (comma-separated; default: every instance folder found under the root),
+  engines ``$SLOWLOG_ENGINES`` (``id=postgres,...``; default: guessed from the file names, else mysql).
   For real AWS, swap in ``RDSLogSourceResource`` or ``CloudWatchLogSourceResource``.
 * data root: ``$SLOWLOG_DATA_ROOT`` (default ``./data``, may be ``s3://bucket/prefix``), see settings.py.
 """
@@ -18,8 +19,11 @@ import dagster as dg
 from dagster_project.assets.digest import digest_assets
 from dagster_project.assets.ingest import ingest_assets, ingest_checks
 from dagster_project.assets.publish import publish_assets
+from dagster_project.assets.snapshots import snapshot_assets
 from dagster_project.resources.aws import LocalLogSourceResource
+from dagster_project.resources.cloudwatch_metrics import CloudWatchMetricsResource
 from dagster_project.resources.opensearch import OpenSearchResource
+from dagster_project.resources.slack import SlackReportResource
 from dagster_project.schedules import daily_job, daily_schedule
 from dagster_project.sensors import ingest_job, new_slow_log_files_sensor
 
@@ -41,9 +45,31 @@ def source_instances(root: str) -> list[str]:
     return sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
 
 
+def source_engines(root: str, instances: list[str]) -> dict[str, str]:
+    """Engine per instance: ``$SLOWLOG_ENGINES`` (``id=engine,...``), else guessed from the file names
+    in a local instance folder (``postgresql.log*`` -> postgres, ``*redis*`` -> redis); others mysql."""
+    from dagster_project.sources.base import engine_of
+
+    configured = dict(
+        (k.strip(), v.strip()) for k, _, v in
+        (item.partition("=") for item in os.environ.get("SLOWLOG_ENGINES", "").split(",") if "=" in item)
+    )
+    if configured or "://" in root:
+        return configured
+    engines: dict[str, str] = {}
+    for instance in instances:
+        folder = Path(root) / instance
+        found = {engine_of(p.name) for p in folder.rglob("*") if p.is_file()} if folder.is_dir() else set()
+        found.discard(None)
+        if len(found) == 1 and found != {"mysql"}:
+            engines[instance] = found.pop()
+    return engines
+
+
 def default_log_source() -> LocalLogSourceResource:
     root = source_root()
-    return LocalLogSourceResource(root=root, instances=source_instances(root))
+    instances = source_instances(root)
+    return LocalLogSourceResource(root=root, instances=instances, engines=source_engines(root, instances))
 
 
 # ---- assets / checks / resources of each part of the pipeline -----------------------------------
@@ -62,9 +88,16 @@ def default_opensearch() -> OpenSearchResource:
                               index_prefix=os.environ.get("OPENSEARCH_INDEX_PREFIX", "slowlog-digest-"), **kwargs)
 
 
-ASSETS: list = [*ingest_assets, *digest_assets, *publish_assets]
+ASSETS: list = [*ingest_assets, *digest_assets, *publish_assets, *snapshot_assets]
 ASSET_CHECKS: list = [*ingest_checks]
-RESOURCES: dict = {"log_source": default_log_source(), "opensearch": default_opensearch()}
+RESOURCES: dict = {
+    "log_source": default_log_source(),
+    "opensearch": default_opensearch(),
+    # nothing configured = no CloudWatch widget images (local charts are still rendered)
+    "cloudwatch_metrics": CloudWatchMetricsResource(),
+    # reads SLACK_BOT_TOKEN / SLACK_CHANNEL_ID when the report runs; unset = nothing is sent
+    "slack": SlackReportResource(),
+}
 # ---------------------------------------------------------------------------------------------------
 
 defs = dg.Definitions(
