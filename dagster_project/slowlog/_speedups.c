@@ -389,6 +389,392 @@ nomem:
     return PyErr_NoMemory();
 }
 
+
+/* ---------------------------------------------------------------------------------------------
+ * MySQL slow-log entry header (the fast path of engines/mysql.py::parse_entry).
+ * Returns None whenever the entry is not of the common shape; Python then takes its reference
+ * line-by-line path, so this function only has to be right for the shapes it accepts.
+ * ------------------------------------------------------------------------------------------- */
+
+static int starts_with(const char *s, Py_ssize_t n, Py_ssize_t i, const char *lit) {
+    Py_ssize_t k = (Py_ssize_t)strlen(lit);
+    return i + k <= n && memcmp(s + i, lit, k) == 0;
+}
+
+static Py_ssize_t find_byte(const char *s, Py_ssize_t from, Py_ssize_t to, char c) {
+    const char *p = memchr(s + from, c, to - from);
+    return p ? p - s : -1;
+}
+
+static Py_ssize_t find_sub(const char *s, Py_ssize_t from, Py_ssize_t to, const char *lit) {
+    Py_ssize_t k = (Py_ssize_t)strlen(lit);
+    for (Py_ssize_t i = from; i + k <= to; i++) {
+        const char *p = memchr(s + i, lit[0], to - i);
+        if (!p) return -1;
+        i = p - s;
+        if (i + k <= to && memcmp(s + i, lit, k) == 0) return i;
+    }
+    return -1;
+}
+
+/* days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm) */
+static long long days_from_civil(long long y, unsigned m, unsigned d) {
+    y -= m <= 2;
+    long long era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (long long)doe - 719468;
+}
+
+static int valid_date(int y, int m, int d) {
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (y < 1 || y > 9999 || m < 1 || m > 12 || d < 1) return 0;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return d <= mdays[m - 1] + (m == 2 && leap);
+}
+
+static int digits(const char *s, Py_ssize_t n, Py_ssize_t i, int k, int *out) {
+    if (i + k > n) return 0;
+    int v = 0;
+    for (int j = 0; j < k; j++) {
+        unsigned char c = s[i + j];
+        if (c < '0' || c > '9') return 0;
+        v = v * 10 + (c - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+/* ISO timestamp token "YYYY-MM-DDTHH:MM:SS[.ffffff|.fff][Z|+HH:MM]" -> epoch us.
+ * 1 = ok, 0 = invalid (Python: None), -1 = a form left to Python's fromisoformat. */
+static int iso_us(const char *s, Py_ssize_t n, long long *us) {
+    int Y, M, D, h, mi, sec, f = 0, oh = 0, om = 0, sign = 0;
+    if (n < 19 || !digits(s, n, 0, 4, &Y) || s[4] != '-' || !digits(s, n, 5, 2, &M) || s[7] != '-' ||
+        !digits(s, n, 8, 2, &D) || (s[10] != 'T' && s[10] != ' ') || !digits(s, n, 11, 2, &h) || s[13] != ':' ||
+        !digits(s, n, 14, 2, &mi) || s[16] != ':' || !digits(s, n, 17, 2, &sec))
+        return -1;
+    Py_ssize_t i = 19;
+    if (i < n && s[i] == '.') {
+        if (digits(s, n, i + 1, 6, &f) && (i + 7 == n || s[i + 7] == 'Z' || s[i + 7] == '+' || s[i + 7] == '-')) i += 7;
+        else if (digits(s, n, i + 1, 3, &f) && (i + 4 == n || s[i + 4] == 'Z' || s[i + 4] == '+' || s[i + 4] == '-')) { f *= 1000; i += 4; }
+        else return -1;
+    }
+    if (i < n) {
+        if (s[i] == 'Z' && i + 1 == n) i++;
+        else if ((s[i] == '+' || s[i] == '-') && i + 6 == n && digits(s, n, i + 1, 2, &oh) && s[i + 3] == ':' && digits(s, n, i + 4, 2, &om)) {
+            sign = s[i] == '-' ? -1 : 1;
+            i += 6;
+        } else return -1;
+    }
+    if (!valid_date(Y, M, D) || h > 23 || mi > 59 || sec > 59 || oh > 23 || om > 59) return 0;
+    long long t = days_from_civil(Y, M, D) * 86400LL + h * 3600 + mi * 60 + sec - sign * (oh * 3600 + om * 60);
+    *us = t * 1000000LL + f;
+    return 1;
+}
+
+/* "071015 21:43:52" (YYMMDD H:MM:SS, server-local, taken as UTC) at the start of s */
+static int old_us(const char *s, Py_ssize_t n, long long *us) {
+    int yy, mo, dd, hh = 0, mi, ss;
+    if (!digits(s, n, 0, 2, &yy) || !digits(s, n, 2, 2, &mo) || !digits(s, n, 4, 2, &dd)) return 0;
+    Py_ssize_t i = 6, k = 0;
+    while (i < n && is_space(s[i])) { i++; k++; }
+    if (!k) return 0;
+    if (digits(s, n, i, 2, &hh)) i += 2;
+    else if (digits(s, n, i, 1, &hh)) i += 1;
+    else return 0;
+    if (i >= n || s[i] != ':' || !digits(s, n, i + 1, 2, &mi) || i + 3 >= n || s[i + 3] != ':' || !digits(s, n, i + 4, 2, &ss)) return 0;
+    if (!valid_date(2000 + yy, mo, dd) || hh > 23 || mi > 59 || ss > 59) return 0;
+    *us = (days_from_civil(2000 + yy, mo, dd) * 86400LL + hh * 3600 + mi * 60 + ss) * 1000000LL;
+    return 1;
+}
+
+static int numeric_chars(const char *s, Py_ssize_t n) {
+    if (n == 0 || n > 60) return 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if (!((c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-')) return 0;
+    }
+    return 1;
+}
+
+/* Python float() of an ASCII numeric token: 1 ok, 0 not a float, -1 undecided (leave to Python) */
+static int to_double(const char *s, Py_ssize_t n, double *out) {
+    char tmp[64];
+    if (!numeric_chars(s, n)) return -1;
+    memcpy(tmp, s, n);
+    tmp[n] = 0;
+    char *end;
+    *out = PyOS_string_to_double(tmp, &end, NULL);
+    if (*out == -1.0 && PyErr_Occurred()) { PyErr_Clear(); return 0; }
+    return end == tmp + n ? 1 : 0;
+}
+
+static int to_ll(const char *s, Py_ssize_t n, long long *out) {
+    Py_ssize_t i = 0;
+    int neg = 0;
+    if (n > 0 && (s[0] == '+' || s[0] == '-')) { neg = s[0] == '-'; i = 1; }
+    if (i >= n || n - i > 18) return -1;
+    long long v = 0;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = neg ? -v : v;
+    return 1;
+}
+
+enum { F_QT, F_LT, F_RS, F_RE, F_RA, F_BS, F_TID, F_N };
+static const char *FIELD_NAMES[] = {"Query_time", "Lock_time", "Rows_sent", "Rows_examined", "Rows_affected", "Bytes_sent", "Thread_id"};
+
+#define FAIL_NONE() do { Py_XDECREF(extra); Py_XDECREF(extra_text); Py_XDECREF(schema); Py_RETURN_NONE; } while (0)
+
+static PyObject *py_mysql_header(PyObject *self, PyObject *args) {
+    const char *b;
+    Py_ssize_t blen, start, end;
+    if (!PyArg_ParseTuple(args, "y#nn", &b, &blen, &start, &end)) return NULL;
+    if (start < 0 || end > blen || start >= end) Py_RETURN_NONE;
+    PyObject *extra = NULL, *extra_text = NULL, *schema = NULL;
+
+    /* the header block */
+    Py_ssize_t pos = start;
+    while (pos < end) {
+        if (b[pos] == '#' || starts_with(b, end, pos, "use ") || starts_with(b, end, pos, "SET last_insert_id") ||
+            starts_with(b, end, pos, "SET insert_id") || starts_with(b, end, pos, "SET timestamp")) {
+            Py_ssize_t nl = find_byte(b, pos, end, '\n');
+            if (nl < 0) break; /* an unterminated line is not part of the block */
+            pos = nl + 1;
+        } else break;
+    }
+    Py_ssize_t qs = pos;
+    if (qs >= end) Py_RETURN_NONE;
+    if (find_sub(b, start, qs, "# administrator command:") >= 0) Py_RETURN_NONE;
+    if (find_sub(b, start, qs, "Host: ") < 0) Py_RETURN_NONE;
+    Py_ssize_t first_nl = find_byte(b, start, qs, '\n');
+    if (find_sub(b, start + 1, first_nl, "# User@Host:") >= 0) Py_RETURN_NONE;
+
+    long long ts_us = 0;
+    int have_ts = 0;
+    int time_line = starts_with(b, qs, start, "# Time: ");
+    Py_ssize_t tr_s = 0, tr_e = 0;
+    if (time_line) {
+        tr_s = start + 8;
+        tr_e = first_nl;
+        while (tr_s < tr_e && is_space(b[tr_s])) tr_s++;
+        while (tr_e > tr_s && is_space(b[tr_e - 1])) tr_e--;
+        if (tr_e > tr_s && memchr(b + tr_s, '-', tr_e - tr_s < 5 ? tr_e - tr_s : 5)) {
+            Py_ssize_t tok_e = tr_s;
+            while (tok_e < tr_e && !is_space(b[tok_e])) tok_e++;
+            int r = iso_us(b + tr_s, tok_e - tr_s, &ts_us);
+            if (r < 0) Py_RETURN_NONE;
+            have_ts = r;
+        }
+    }
+    if (!have_ts) { /* SET ... timestamp=N */
+        for (Py_ssize_t l = start; l < qs;) {
+            Py_ssize_t nl = find_byte(b, l, qs, '\n');
+            if (starts_with(b, nl, l, "SET ")) {
+                for (Py_ssize_t k = l + 4; k + 9 <= nl; k++) {
+                    if (memcmp(b + k, "timestamp", 9) == 0 && !is_word(b[k - 1])) {
+                        Py_ssize_t j = k + 9;
+                        while (j < nl && is_space(b[j])) j++;
+                        if (j < nl && b[j] == '=') {
+                            j++;
+                            while (j < nl && is_space(b[j])) j++;
+                            Py_ssize_t d0 = j;
+                            long long v = 0;
+                            while (j < nl && b[j] >= '0' && b[j] <= '9') { v = v * 10 + (b[j] - '0'); j++; if (j - d0 > 11) Py_RETURN_NONE; }
+                            if (j > d0) { ts_us = v * 1000000LL; have_ts = 1; break; }
+                        }
+                    }
+                }
+                if (have_ts) break;
+            }
+            l = nl + 1;
+        }
+    }
+    if (!have_ts && time_line) have_ts = old_us(b + tr_s, tr_e - tr_s, &ts_us);
+
+    /* # User@Host: user[user] @ host [ip]  Id: N  (only the unambiguous shape) */
+    PyObject *user = NULL, *host = NULL, *ip = NULL;
+    long long tid = -1;
+    Py_ssize_t uh = -1;
+    for (Py_ssize_t l = start; l < qs;) {
+        Py_ssize_t nl = find_byte(b, l, qs, '\n');
+        if (starts_with(b, nl, l, "# User@Host: ")) { uh = l; break; }
+        l = nl + 1;
+    }
+    Py_ssize_t uh_end = uh >= 0 ? find_byte(b, uh, qs, '\n') : -1;
+    Py_ssize_t u0 = uh + 13, lb = -1, at = -1, h0 = 0, h1 = 0, i0 = 0, i1 = 0;
+    if (uh >= 0) {
+        if (u0 >= uh_end || b[u0] == '[') Py_RETURN_NONE;
+        lb = find_byte(b, u0, uh_end, '[');
+        if (lb < 0) Py_RETURN_NONE;
+        at = find_sub(b, u0, uh_end, "@ ");
+        if (at < lb || find_sub(b, at + 1, uh_end, "@ ") >= 0) Py_RETURN_NONE;
+        h0 = at + 2;
+        h1 = h0;
+        while (h1 < uh_end && !is_space(b[h1])) h1++;
+        if (h1 + 1 >= uh_end || b[h1] != ' ' || b[h1 + 1] != '[') Py_RETURN_NONE;
+        i0 = h1 + 2;
+        i1 = find_byte(b, i0, uh_end, ']');
+        if (i1 < 0) Py_RETURN_NONE;
+        Py_ssize_t k = i1 + 1;
+        while (k < uh_end && is_space(b[k])) k++;
+        if (starts_with(b, uh_end, k, "Id:")) {
+            k += 3;
+            while (k < uh_end && is_space(b[k])) k++;
+            Py_ssize_t d0 = k;
+            long long v = 0;
+            while (k < uh_end && b[k] >= '0' && b[k] <= '9') { v = v * 10 + (b[k] - '0'); k++; if (k - d0 > 18) Py_RETURN_NONE; }
+            if (k > d0) tid = v;
+        }
+    }
+
+    /* attribute lines: "# Name: value  Name: value ..." */
+    int have[F_N] = {0};
+    double fval[2] = {0, 0};
+    long long ival[F_N] = {0};
+    for (Py_ssize_t l = start; l < qs;) {
+        Py_ssize_t nl = find_byte(b, l, qs, '\n');
+        Py_ssize_t le = nl;
+        if (b[l] == '#' && l + 1 < le && b[l + 1] == ' ') {
+            Py_ssize_t k = l + 1;
+            while (k < le && b[k] == ' ') k++;
+            int is_prop = !(starts_with(b, le, k, "User@Host: ") || starts_with(b, le, k, "Time: "));
+            if (is_prop) {
+                Py_ssize_t w = k;
+                if (!(w < le && b[w] >= 'A' && b[w] <= 'Z')) is_prop = 0;
+                else {
+                    w++;
+                    Py_ssize_t w0 = w;
+                    while (w < le && ((b[w] >= 'A' && b[w] <= 'Z') || (b[w] >= 'a' && b[w] <= 'z') || b[w] == '_')) w++;
+                    if (w == w0 || !(w + 2 < le + 1 && w + 1 < le && b[w] == ':' && b[w + 1] == ' ' && w + 2 < le && !is_space(b[w + 2])))
+                        is_prop = 0;
+                }
+            }
+            if (is_prop) {
+                Py_ssize_t i = l;
+                while (i < le) {
+                    if (!is_word(b[i])) { i++; continue; }
+                    Py_ssize_t n0 = i;
+                    while (i < le && is_word(b[i])) i++;
+                    Py_ssize_t n1 = i;
+                    if (i >= le || b[i] != ':') continue;
+                    if (n1 - n0 > 6 && memcmp(b + n1 - 6, "Schema", 6) == 0) FAIL_NONE(); /* "XSchema:": Python decides */
+                    Py_ssize_t j = i + 1;
+                    while (j < le && is_space(b[j])) j++;
+                    if (j == i + 1) { i = i + 1; continue; }
+                    Py_ssize_t v0 = j;
+                    while (j < le && !is_space(b[j])) j++;
+                    Py_ssize_t v1 = j;
+                    if (v0 == v1 && j < le) { i = j; continue; }
+                    /* "Schema: Next: v" -> the empty Schema is dropped (pt's bug 1104 workaround) */
+                    if (n1 - n0 == 6 && memcmp(b + n0, "Schema", 6) == 0 && v1 > v0) {
+                        Py_ssize_t x = v0;
+                        while (x < le && is_word(b[x])) x++;
+                        if (x > v0 && x + 1 < le && b[x] == ':' && b[x + 1] == ' ') { i = v0; continue; }
+                    }
+                    i = v1;
+                    int f = -1;
+                    for (int q = 0; q < F_N; q++)
+                        if ((Py_ssize_t)strlen(FIELD_NAMES[q]) == n1 - n0 && memcmp(b + n0, FIELD_NAMES[q], n1 - n0) == 0) { f = q; break; }
+                    if (f == F_QT || f == F_LT) {
+                        double d;
+                        int r = to_double(b + v0, v1 - v0, &d);
+                        if (r < 0) FAIL_NONE();
+                        have[f] = r;
+                        if (r) fval[f] = d;
+                    } else if (f >= 0) {
+                        long long v;
+                        if (to_ll(b + v0, v1 - v0, &v) < 0) FAIL_NONE();
+                        have[f] = 1;
+                        ival[f] = v;
+                    } else if (n1 - n0 == 6 && memcmp(b + n0, "Schema", 6) == 0) {
+                        Py_XDECREF(schema);
+                        schema = PyUnicode_DecodeUTF8(b + v0, v1 - v0, "replace");
+                        if (!schema) goto error;
+                    } else {
+                        PyObject *name = PyUnicode_DecodeASCII(b + n0, n1 - n0, "replace");
+                        if (!name) goto error;
+                        double d;
+                        int r = to_double(b + v0, v1 - v0, &d);
+                        PyObject *val = NULL;
+                        int text = 0;
+                        if (r == 1) val = PyFloat_FromDouble(d);
+                        else if (r == 0) { Py_DECREF(name); FAIL_NONE(); }
+                        else if ((v1 - v0 == 3 && (memcmp(b + v0, "Yes", 3) == 0 || memcmp(b + v0, "yes", 3) == 0 || memcmp(b + v0, "YES", 3) == 0)))
+                            val = PyFloat_FromDouble(1.0);
+                        else if ((v1 - v0 == 2 && (memcmp(b + v0, "No", 2) == 0 || memcmp(b + v0, "no", 2) == 0 || memcmp(b + v0, "NO", 2) == 0)))
+                            val = PyFloat_FromDouble(0.0);
+                        else {
+                            /* words Python's float() would still accept (inf, nan, ...) go the slow way */
+                            char c0 = v0 < v1 ? (char)lower((unsigned char)b[v0]) : 0;
+                            if (c0 == 'i' || c0 == 'n' || c0 == '+' || c0 == '-' || c0 == '.' || (c0 >= '0' && c0 <= '9')) { Py_DECREF(name); FAIL_NONE(); }
+                            val = PyUnicode_DecodeUTF8(b + v0, v1 - v0, "replace");
+                            text = 1;
+                        }
+                        if (!val) { Py_DECREF(name); goto error; }
+                        PyObject **lst = text ? &extra_text : &extra;
+                        if (!*lst && !(*lst = PyList_New(0))) { Py_DECREF(name); Py_DECREF(val); goto error; }
+                        PyObject *pair = PyTuple_Pack(2, name, val);
+                        Py_DECREF(name);
+                        Py_DECREF(val);
+                        if (!pair || PyList_Append(*lst, pair) < 0) { Py_XDECREF(pair); goto error; }
+                        Py_DECREF(pair);
+                    }
+                }
+            }
+        }
+        l = nl + 1;
+    }
+
+    /* first `use db` line */
+    PyObject *db = NULL;
+    for (Py_ssize_t l = start; l < qs;) {
+        Py_ssize_t nl = find_byte(b, l, qs, '\n');
+        if (starts_with(b, nl, l, "use ")) {
+            Py_ssize_t e = l + 4;
+            while (e < nl && b[e] != ';') e++;
+            if (e > l + 4) { db = PyUnicode_DecodeUTF8(b + l + 4, e - l - 4, "replace"); if (!db) goto error; break; }
+        }
+        l = nl + 1;
+    }
+
+    /* the query: rstrip ASCII whitespace, then one trailing ';' */
+    Py_ssize_t qe = end;
+    while (qe > qs && (b[qe - 1] == ' ' || b[qe - 1] == '\t' || b[qe - 1] == '\n' || b[qe - 1] == '\r' || b[qe - 1] == '\x0b' || b[qe - 1] == '\x0c')) qe--;
+    if (qe > qs && b[qe - 1] == ';') qe--;
+
+    if (uh >= 0) {
+        user = PyUnicode_DecodeUTF8(b + u0, lb - u0, "replace");
+        ip = PyUnicode_DecodeUTF8(b + i0, i1 - i0, "replace");
+        host = h1 > h0 ? PyUnicode_DecodeUTF8(b + h0, h1 - h0, "replace") : (Py_XINCREF(ip), ip);
+        if (!user || !host || !ip) { Py_XDECREF(user); Py_XDECREF(host); Py_XDECREF(ip); Py_XDECREF(db); goto error; }
+    } else {
+        user = Py_None; host = Py_None; ip = Py_None;
+        Py_INCREF(Py_None); Py_INCREF(Py_None); Py_INCREF(Py_None);
+    }
+    if (!have[F_TID] && tid >= 0) { have[F_TID] = 1; ival[F_TID] = tid; }
+
+#define OPT_F(k) (have[k] ? PyFloat_FromDouble(fval[k]) : (Py_INCREF(Py_None), Py_None))
+#define OPT_I(k) (have[k] ? PyLong_FromLongLong(ival[k]) : (Py_INCREF(Py_None), Py_None))
+    PyObject *ts = have_ts ? PyLong_FromLongLong(ts_us) : (Py_INCREF(Py_None), Py_None);
+    PyObject *query = PyBytes_FromStringAndSize(b + qs, qe - qs);
+    if (!db) { db = Py_None; Py_INCREF(db); }
+    if (!schema) { schema = Py_None; Py_INCREF(schema); }
+    if (!extra) { extra = Py_None; Py_INCREF(extra); }
+    if (!extra_text) { extra_text = Py_None; Py_INCREF(extra_text); }
+    PyObject *res = Py_BuildValue("(NNNNNNNNNNNNNNNN)", ts, user, host, ip, db, schema, OPT_I(F_TID), OPT_F(F_QT),
+                                  OPT_F(F_LT), OPT_I(F_RS), OPT_I(F_RE), OPT_I(F_RA), OPT_I(F_BS), query, extra, extra_text);
+    return res;
+error:
+    Py_XDECREF(extra);
+    Py_XDECREF(extra_text);
+    Py_XDECREF(schema);
+    return NULL;
+}
+
 static PyObject *py_fingerprint(PyObject *self, PyObject *arg) {
     char *s;
     Py_ssize_t n;
@@ -399,6 +785,8 @@ static PyObject *py_fingerprint(PyObject *self, PyObject *arg) {
 static PyMethodDef methods[] = {
     {"fingerprint_bytes", py_fingerprint, METH_O,
      "pt-query-digest fingerprint of a query given as bytes; None when the Python path must decide."},
+    {"mysql_header", py_mysql_header, METH_VARARGS,
+     "Parse a MySQL slow-log entry buf[start:end] of the common shape; None for anything else."},
     {NULL, NULL, 0, NULL},
 };
 

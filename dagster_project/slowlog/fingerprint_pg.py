@@ -5,12 +5,13 @@ dollar quoting, ``E'..'`` strings, double-quoted identifiers, nested comments), 
 queries get their own fingerprint, built on a small tokenizer that follows PostgreSQL's lexer:
 
 * comments (``--``, nested ``/* */``) are dropped; whitespace runs collapse to one space;
-* string literals (``'..'``, ``E'..'``, ``B'..'``, ``X'..'``, ``U&'..'``, ``$tag$..$tag$``), numbers
-  (with a unary sign), ``true``/``false`` and ``$n`` parameters become ``?``;
+* string literals (``'..'``, ``E'..'``, ``B'..'``, ``X'..'``, ``U&'..'``, ``$tag$..$tag$``), numbers,
+  ``true``/``false`` and ``$n`` parameters become ``?`` (a unary sign before one goes with it);
 * unquoted keywords and identifiers are lower-cased; double-quoted identifiers are kept verbatim;
 * ``::type`` casts are kept (``'2024-01-01'::date`` -> ``?::date``);
 * ``IN (?, ?, ..)``, ``VALUES (?, ..), (?, ..)`` and ``ARRAY[?, ..]`` collapse to ``in (?+)``,
-  ``values (?+)``, ``array[?+]``; repeated identical VALUES rows collapse to the first row;
+  ``values (?+)``, ``array[?+]``; repeated identical VALUES rows collapse to the first row (pgBadger's
+  ``in (...)`` is read as ``in (?+)``, so its normalized queries map onto these classes);
 * trailing semicolons are dropped.
 
 The result is idempotent (``fingerprint_pg(fingerprint_pg(q)) == fingerprint_pg(q)``); the class
@@ -29,17 +30,19 @@ _WORD, _QIDENT, _LIT, _OP, _PUNCT, _COLLAPSED = range(6)
 
 _OP_CHARS = frozenset("+-*/<>=~!@#%^&|`")
 _OP_KEEP_SIGN = frozenset("~!@#%^&|`")
+# PostgreSQL's lexer: ASCII digits and blanks; any non-ASCII character is an identifier character.
 _NUMBER = re.compile(
     r"0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|"
-    r"(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)(?:[eE][+-]?\d+)?"
+    r"(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][+-]?[0-9]+)?"
 )
-_WORD_RE = re.compile(r"[^\W\d]\w*(?:\$\w*)*|[^\x00-\x7f]+", re.UNICODE)
-_DOLLAR_TAG = re.compile(r"\$(?:[^\W\d]\w*)?\$", re.UNICODE)
-_PARAM = re.compile(r"\$\d+")
-_SPACE = re.compile(r"\s+")
+_WORD_RE = re.compile(r"[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_$\x80-\U0010ffff]*")
+_DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_\x80-\U0010ffff]*)?\$")
+_PARAM = re.compile(r"\$[0-9]+")
+_SPACE = re.compile(r"[ \t\n\r\f\v]+")
+_BLANKS = frozenset(" \t\n\r\f\v")
 _COLLAPSED_TEXT = ("(?+)", "[?+]")
 
-# Words after which a +/- starts a signed literal rather than a subtraction.
+# Words after which a +/- is a unary sign (folded into the literal) rather than a subtraction.
 _SIGN_CONTEXT_WORDS = frozenset(
     "select where and or not when then else case return returning values in by limit offset between "
     "like ilike similar is on set having any all some array distinct as from with fetch rows row".split()
@@ -48,20 +51,20 @@ _LITERAL_WORDS = frozenset(("true", "false"))
 
 
 _MASTER = re.compile(
-    r"""(?P<ws>\s+)
+    r"""(?P<ws>[ \t\n\r\f\v]+)
     |(?P<lc>--[^\n]*)
     |(?P<bc>/\*(?:[^*/]|\*(?!/)|/(?!\*))*(?:\*/|\Z))
     |(?P<nested>/\*)
     |(?P<lit>[eE]'(?:[^'\\]|\\.|'')*'?
        |(?:[bBxXnN]|[uU]&)?'[^']*(?:''[^']*)*'?
-       |\$(?P<tag>(?:[^\W\d]\w*)?)\$(?:.*?\$(?P=tag)\$|.*))
+       |\$(?P<tag>(?:[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_\x80-\U0010ffff]*)?)\$(?:.*?\$(?P=tag)\$|.*))
     |(?P<qid>(?:[uU]&)?"[^"]*(?:""[^"]*)*"?)
-    |(?P<num>\$\d+|\?
-       |0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)(?:[eE][+-]?\d+)?)
-    |(?P<coll>\(\?\+\)|\[\?\+\])
+    |(?P<num>\$[0-9]+|\?
+       |0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][+-]?[0-9]+)?)
+    |(?P<coll>\(\?\+\)|\[\?\+\]|\(\.\.\.\))
     |(?P<cast>::)
     |(?P<op>(?:[+*<>=~!@\#%^&|`]|-(?!-)|/(?!\*))+)
-    |(?P<word>[^\W\d][\w$]*)
+    |(?P<word>[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_$\x80-\U0010ffff]*)
     |(?P<other>.)""",
     re.S | re.X,
 )
@@ -81,14 +84,14 @@ def _tokens(q: str) -> list:
             word = m.group()
             low = word.lower() if word.isascii() else _ascii_lower(word)
             if low in _LITERAL_WORDS:
-                out.append((_LIT, "?", space))
+                out.append((_LIT, "?", _fold_signs(out, space)))
             else:
                 out.append((_WORD, low, space))
         elif g == "num":
             space = _fold_signs(out, space)
             out.append((_LIT, "?", space))
         elif g == "lit" or g == "tag":
-            out.append((_LIT, "?", space))
+            out.append((_LIT, "?", _fold_signs(out, space)))
         elif g == "op":
             op = m.group()
             # PostgreSQL: a multi-character operator cannot end in + or - unless it contains one of
@@ -107,7 +110,8 @@ def _tokens(q: str) -> list:
         elif g == "cast":
             out.append((_PUNCT, "::", space))
         elif g == "coll":
-            out.append((_COLLAPSED, m.group(), space))
+            text = m.group()
+            out.append((_COLLAPSED, "(?+)" if text == "(...)" else text, space))
         elif g == "nested":
             return _tokens_slow(q)  # nested /* /* */ */ comments: the character-level tokenizer
         else:
@@ -124,7 +128,7 @@ def _tokens_slow(q: str) -> list[list]:
     space = False
     while i < n:
         c = q[i]
-        if c.isspace():
+        if c in _BLANKS:
             m = _SPACE.match(q, i)
             i = m.end()
             space = True
@@ -153,7 +157,6 @@ def _tokens_slow(q: str) -> list[list]:
             continue
         kind = None
         text = None
-        signed = False  # a number-like value that may absorb a unary sign before it
         if c == "'":
             i = _skip_string(q, i + 1, backslash=False)
             kind, text = _LIT, "?"
@@ -174,7 +177,7 @@ def _tokens_slow(q: str) -> list[list]:
         elif c == "$":
             m = _PARAM.match(q, i)
             if m:
-                kind, text, signed = _LIT, "?", True
+                kind, text = _LIT, "?"
                 i = m.end()
             else:
                 m = _DOLLAR_TAG.match(q, i)
@@ -186,16 +189,19 @@ def _tokens_slow(q: str) -> list[list]:
                 else:
                     kind, text = _PUNCT, "$"
                     i += 1
-        elif c.isdigit() or (c == "." and i + 1 < n and q[i + 1].isdigit()):
+        elif "0" <= c <= "9" or (c == "." and i + 1 < n and "0" <= q[i + 1] <= "9"):
             m = _NUMBER.match(q, i)
             i = m.end()
-            kind, text, signed = _LIT, "?", True
+            kind, text = _LIT, "?"
         elif c == "?":  # an already abstracted value (keeps the function idempotent)
-            kind, text, signed = _LIT, "?", True
+            kind, text = _LIT, "?"
             i += 1
         elif c in "([" and q.startswith(_COLLAPSED_TEXT[0] if c == "(" else _COLLAPSED_TEXT[1], i):
             kind, text = _COLLAPSED, q[i : i + 4]
             i += 4
+        elif c == "(" and q.startswith("(...)", i):
+            kind, text = _COLLAPSED, "(?+)"
+            i += 5
         elif c == ":" and q.startswith("::", i):
             kind, text = _PUNCT, "::"
             i += 2
@@ -222,7 +228,7 @@ def _tokens_slow(q: str) -> list[list]:
             else:
                 kind, text = _PUNCT, c
                 i += 1
-        if signed:
+        if kind == _LIT:
             space = _fold_signs(out, space)
         out.append([kind, text, space])
         space = False

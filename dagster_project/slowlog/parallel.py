@@ -11,7 +11,7 @@ import os
 
 from .digest import Digest
 from .engines import get_engine
-from .engines.base import ParseStats, RecordSink, stream
+from .engines.base import ParseStats, sink_for, stream
 from .parse import GZIP_MAGIC, detect_engine
 
 MIN_PARALLEL_BYTES = 32 << 20
@@ -79,11 +79,11 @@ def _digest_range(args):
     if start > 0:  # seed ts/db inheritance from the previous entries, discarding them
         seed_from = _first_start_after(parser, path, max(0, start - _SEED_BYTES), start)
         if seed_from < start:
-            throwaway = RecordSink(instance=instance, engine=engine, source_file=source_file)
+            throwaway = sink_for(parser, instance=instance, source_file=source_file)
             for _ in stream(_RangeReader(path, seed_from, start), parser, throwaway, ParseStats()):
                 pass
     stats = ParseStats(source_file=source_file, engine=engine)
-    sink = RecordSink(instance=instance, engine=engine, source_file=source_file)
+    sink = sink_for(parser, instance=instance, source_file=source_file)
     digest = Digest(group_by=group_by)
     reader = io.BufferedReader(_RangeReader(path, start, end), buffer_size=1 << 20)
     for batch in stream(reader, parser, sink, stats, start_offset=start):
@@ -98,7 +98,12 @@ def parallel_ok(path: str, workers: int) -> bool:
     if os.path.getsize(path) < MIN_PARALLEL_BYTES:
         return False
     with open(path, "rb") as f:
-        return f.read(2) != GZIP_MAGIC
+        head = f.read(65536)
+    if head[:2] == GZIP_MAGIC or head[:3] == b"BZh":
+        return False
+    # Only the MySQL family: its entries are self-contained. A PostgreSQL cut could separate an
+    # `execute` from its DETAIL line or a statement from its duration.
+    return detect_engine(head) == "mysql"
 
 
 def digest_file_parallel(path: str, *, workers: int, engine: str = "auto", group_by=("checksum",),

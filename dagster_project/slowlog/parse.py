@@ -16,7 +16,7 @@ from typing import BinaryIO, Iterator
 import pyarrow as pa
 
 from .engines import get_engine
-from .engines.base import ParseStats, RecordSink, stream
+from .engines.base import ParseStats, sink_for, stream
 
 __all__ = ["parse_log", "ParsedLog", "ParseStats", "open_input", "detect_engine"]
 
@@ -51,9 +51,13 @@ def open_input(source) -> tuple[BinaryIO, str]:
             raise InputError(f"{name}: {exc.strerror or exc}") from None
     # A buffered reader lets us peek at the magic bytes without consuming them.
     buffered = raw if hasattr(raw, "peek") else io.BufferedReader(raw)
-    head = _peek(buffered, 2)
-    if head == GZIP_MAGIC:
+    head = _peek(buffered, 10)
+    if head[:2] == GZIP_MAGIC:
         return gzip.GzipFile(fileobj=buffered, mode="rb"), name
+    if head[:3] == b"BZh" and head[4:10] == b"1AY&SY":  # bzip2 (pgBadger users keep .bz2 logs)
+        import bz2
+
+        return bz2.BZ2File(buffered, mode="rb"), name
     return buffered, name
 
 
@@ -70,6 +74,15 @@ def detect_engine(head: bytes) -> str:
     """Guess the engine from the first bytes of a log."""
     if b"# Query_time:" in head or b"# User@Host:" in head or b"# Time:" in head or b"mysqld, Version" in head:
         return "mysql"
+    # PostgreSQL / Redis sniffing lives beside their parsers: Redis JSON records (also after a
+    # CloudWatch export timestamp) and the ElastiCache TEXT format; prefixed PostgreSQL log lines.
+    from .engines.postgres import looks_like_postgres
+    from .engines.redis import looks_like_redis
+
+    if looks_like_redis(head):
+        return "redis"
+    if looks_like_postgres(head):
+        return "postgres"
     if b"duration: " in head and (b"LOG:" in head or b"statement:" in head):
         return "postgres"
     stripped = head.lstrip()
@@ -103,15 +116,11 @@ class ParsedLog:
                 engine = detect_engine(_peek(fileobj, 65536) if hasattr(fileobj, "peek") else b"")
             self.stats.engine = engine
             parser = get_engine(engine)()
-            # Engines with their own query classes (postgres, redis) name their fingerprint function in
-            # the class attribute `fingerprint_fn`; MySQL keeps RecordSink's pt-compatible default.
-            fp_fn = getattr(parser, "fingerprint_fn", None)
-            sink = RecordSink(instance=self.instance, engine=engine, source_file=source_file,
-                              batch_rows=self.batch_rows, **({"fingerprint_fn": fp_fn} if fp_fn else {}))
+            sink = sink_for(parser, instance=self.instance, source_file=source_file, batch_rows=self.batch_rows)
             kwargs = {"chunk_size": self.chunk_size} if self.chunk_size else {}
             try:
                 yield from stream(fileobj, parser, sink, self.stats, **kwargs)
-            except (EOFError, gzip.BadGzipFile, OSError) as exc:
+            except (EOFError, gzip.BadGzipFile, OSError) as exc:  # also bz2's OSError
                 # A truncated or corrupt gzip member: what was decoded is kept; the rest is unknown.
                 raise InputError(f"{name}: {exc}") from None
         finally:

@@ -15,12 +15,15 @@ import pyarrow as pa
 
 from ..events import EVENT_SCHEMA
 import hashlib
+from datetime import datetime, timedelta, timezone
 
 from ..fingerprint import checksum as _checksum
 from ..fingerprint import fingerprint as _fingerprint
 from ..fingerprint import fingerprint_raw as _fingerprint_raw
 
 CHUNK_SIZE = 8 << 20
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_US = timedelta(microseconds=1)
 MAX_SAMPLES = 5
 SAMPLE_CHARS = 200
 
@@ -139,7 +142,9 @@ class RecordSink:
     def add(self, *, ts=None, user=None, host=None, ip=None, db=None, thread_id=None, query_time=None,
             lock_time=None, rows_sent=None, rows_examined=None, rows_affected=None, bytes_sent=None,
             query="", extra=None, extra_text=None, source_offset=0, source_length=0) -> None:
-        """Keyword form for engines; source_offset is relative to the current chunk."""
+        """Keyword form for engines; source_offset is relative to the current chunk; ts a datetime."""
+        if ts is not None and ts.__class__ is not int:
+            ts = (ts - _EPOCH) // _ONE_US
         self.append_row((ts, user, host, ip, db, thread_id, query_time, lock_time, rows_sent, rows_examined,
                          rows_affected, bytes_sent, query, extra or None, extra_text or None,
                          self.base_offset + source_offset, source_length))
@@ -167,12 +172,49 @@ class RecordSink:
                 arrays.append(pa.array([p[0] for p in pairs], f.type))
             elif name == "checksum":
                 arrays.append(pa.array([p[1] for p in pairs], f.type))
+            elif name in ("extra", "extra_text"):
+                arrays.append(_map_array(columns[name], f.type))
+            elif name == "ts":
+                arrays.append(pa.array(columns["ts"], pa.int64()).cast(f.type))
             elif name == "query":
                 arrays.append(pa.array([q.decode("utf-8", "replace") if q.__class__ is bytes else q
                                         for q in columns["query"]], f.type))
             else:
                 arrays.append(pa.array(columns[name], f.type))
         self.ready.append(pa.RecordBatch.from_arrays(arrays, schema=EVENT_SCHEMA))
+
+
+def sink_for(parser: "EntryParser", **kwargs) -> RecordSink:
+    """The RecordSink for a parser: engines with their own query classes (postgres, redis) name
+    their fingerprint function in the class attribute `fingerprint_fn`; MySQL uses pt's."""
+    return RecordSink(engine=parser.engine, fingerprint_fn=getattr(parser, "fingerprint_fn", None) or _fingerprint,
+                      **kwargs)
+
+
+def _map_array(rows, map_type) -> pa.MapArray:
+    """Lists of (key, value) pairs or dicts (or None) -> MapArray, built from flat arrays:
+    converting nested Python lists directly is ~10x slower."""
+    offsets = [0]
+    mask = []
+    keys: list = []
+    values: list = []
+    n = 0
+    for pairs in rows:
+        if pairs:
+            if pairs.__class__ is dict:
+                pairs = pairs.items()
+            for k, v in pairs:
+                keys.append(k)
+                values.append(v)
+            n += len(pairs)
+            mask.append(False)
+        else:
+            mask.append(pairs is None)
+        offsets.append(n)
+    if not keys and all(mask):
+        return pa.nulls(len(rows), map_type)
+    return pa.MapArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(keys, map_type.key_type),
+                                   pa.array(values, map_type.item_type), type=map_type, mask=pa.array(mask))
 
 
 class EntryParser:

@@ -78,6 +78,7 @@ _PARAMS = b"parameters: "
 _TAIL_BLANK = re.compile(rb"[ \t\r]*(?:\n|\Z)")
 
 # Zone abbreviations PostgreSQL prints (tzdata); numeric ones (+03, -0330) are parsed directly.
+# Ambiguous ones take their most common meaning: IST = India (+05:30), CST = US Central.
 _TZ_MINUTES = {
     "UTC": 0, "GMT": 0, "UCT": 0, "UT": 0, "Z": 0, "WET": 0, "WEST": 60, "BST": 60, "IST": 330,
     "CET": 60, "CEST": 120, "MET": 60, "MEST": 120, "EET": 120, "EEST": 180, "MSK": 180, "MSD": 240,
@@ -250,6 +251,11 @@ class GenericLayout(Layout):
 
 def detect_layout(head: bytes, sample_lines: int = 400) -> Layout:
     """Pick the prefix layout that explains the first prefixed lines of a log."""
+    return _detect(head, sample_lines)[0]
+
+
+def _detect(head: bytes, sample_lines: int = 400) -> tuple[Layout, int]:
+    """(layout, number of prefixed lines it was chosen on)."""
     generic = GenericLayout()
     positions = []
     for m in generic.regex.finditer(head, 0, min(len(head), 1 << 20)):
@@ -258,13 +264,13 @@ def detect_layout(head: bytes, sample_lines: int = 400) -> Layout:
             break
     if not positions:
         if GenericLayout(with_ts=False).regex.search(head, 0, min(len(head), 1 << 20)):
-            return GenericLayout(with_ts=False)
-        return generic
+            return GenericLayout(with_ts=False), 0
+        return generic, 0
     for prefix in KNOWN_PREFIXES:
         layout = Layout(prefix)
         if all(layout.regex.match(head, p) for p in positions):
-            return layout
-    return generic
+            return layout, len(positions)
+    return generic, len(positions)
 
 
 def looks_like_postgres(head: bytes) -> bool:
@@ -295,6 +301,7 @@ class PostgresLogParser(EntryParser):
     def __init__(self, prefix: str | None = None) -> None:
         prefix = prefix if prefix is not None else os.environ.get("SLOWLOG_PG_PREFIX") or None
         self.layout: Layout | None = Layout(prefix) if prefix else None
+        self._tentative = False
         self._buf = None
         self._starts: list[int] = []
         self._matches: dict[int, re.Match] = {}
@@ -302,12 +309,17 @@ class PostgresLogParser(EntryParser):
         self._pending: dict[bytes | None, tuple] = {}
         self._ts_cache: dict[tuple, datetime | None] = {}
         self._host_cache: dict[bytes, tuple] = {}
+        self._prefix_cache: dict[bytes, tuple] = {}
 
     # -- entry boundaries ---------------------------------------------------------------------
     def starts(self, buf: bytes, begin: int, end: int) -> list[int]:
         layout = self.layout
-        if layout is None:
-            layout = self.layout = detect_layout(buf)
+        if layout is None or self._tentative:
+            # Detected on the first buffer; a small one (tiny chunks, a short log) is looked at again
+            # with the next buffer until enough prefixed lines were seen.
+            layout, seen = _detect(buf)
+            self.layout = layout
+            self._tentative = seen < 50 and len(buf) < 65536
         out: list[int] = []
         matches: dict[int, re.Match] = {}
         last_pid = None
@@ -425,32 +437,52 @@ class PostgresLogParser(EntryParser):
                 return False
             step, name = sm.group("step"), sm.group("name")
             query, params = self._body(buf, m, sm.end(), end)
-        f = self.layout.fields(m)
-        host, ip, port = self._client(f["remote"], f["rhost"])
+        # The prefix's fields, decoded once per distinct prefix text (same session and second).
+        key = buf[m.start() : m.start("level")]
+        fields = self._prefix_cache.get(key)
+        if fields is None:
+            fields = self._prefix_fields(m)
+            if len(self._prefix_cache) >= 4096:
+                self._prefix_cache.clear()
+            self._prefix_cache[key] = fields
+        ts, user, host, ip, db, pid, extra, app = fields
         extra_text = {"step": step.decode("ascii")}
         if name:
             extra_text["statement_name"] = name.decode("utf-8", "replace")
         if params is not None:
             extra_text["parameters"] = params
-        app = _dec(f["app"])
         if app is not None:
             extra_text["application"] = app
-        pid = f["pid"]
         sink.add(
-            ts=self._ts(f["ts"], f["tz"], f["epoch"]),
-            user=_dec(f["user"]),
+            ts=ts,
+            user=user,
             host=host,
             ip=ip,
-            db=_dec(f["db"]),
-            thread_id=int(pid) if pid else None,
+            db=db,
+            thread_id=pid,
             query_time=ms / 1000.0,
             query=query,
-            extra={"port": float(port)} if port is not None else None,
+            extra=extra,
             extra_text=extra_text,
             source_offset=start,
             source_length=end - start,
         )
         return True
+
+    def _prefix_fields(self, m) -> tuple:
+        f = self.layout.fields(m)
+        host, ip, port = self._client(f["remote"], f["rhost"])
+        pid = f["pid"]
+        return (
+            self._ts(f["ts"], f["tz"], f["epoch"]),
+            _dec(f["user"]),
+            host,
+            ip,
+            _dec(f["db"]),
+            int(pid) if pid else None,
+            {"port": float(port)} if port is not None else None,  # shared by the events: never mutated
+            _dec(f["app"]),
+        )
 
     # -- field helpers ----------------------------------------------------------------------------
     def _client(self, remote: bytes | None, rhost: bytes | None) -> tuple:

@@ -143,26 +143,32 @@ def fingerprint_redis(command: str) -> str:
     args = split_command(command)
     if not args:
         return ""
-    name = args[0].upper()
+    cmd = args[0].upper()
+    name = quote_arg(cmd)
     rest = args[1:]
     key = None
-    if name in _SUBCOMMAND and rest and not _is_placeholder(rest[0]):
-        name = f"{name} {rest[0].upper()}"
-        if args[0].upper() in _KEY_AFTER_SUBCOMMAND and len(rest) > 1:
+    # (each branch also accepts its own output, so that the function is idempotent)
+    if cmd in _SUBCOMMAND and rest and not _is_placeholder(rest[0]):
+        name = f"{name} {quote_arg(rest[0].upper())}"
+        if cmd in _KEY_AFTER_SUBCOMMAND and len(rest) > 1:
             key = rest[1]
-    elif name in _SCRIPT_CALLS:
+    elif cmd in _SCRIPT_CALLS:
         # EVALSHA sha numkeys key...: the script (sha / function name) is the class, plus the first key
-        if rest and name.startswith(("EVALSHA", "FCALL")) and not _is_placeholder(rest[0]):
-            name = f"{name} {rest[0]}"
-        if len(rest) > 2 and rest[1].isdigit() and int(rest[1]) > 0:
-            key = rest[2]
-    elif name in ("XREAD", "XREADGROUP"):
+        if rest and cmd.startswith(("EVALSHA", "FCALL")) and not _is_placeholder(rest[0]):
+            name = f"{name} {quote_arg(rest[0])}"
+        if len(rest) >= 2 and rest[1].isdigit():
+            key = rest[2] if int(rest[1]) > 0 and len(rest) > 2 else None
+        elif len(rest) == 2 and name != quote_arg(cmd):
+            key = rest[1]  # "EVALSHA <sha> <key pattern>": already a fingerprint
+    elif cmd in ("XREAD", "XREADGROUP"):
         upper = [a.upper() for a in rest]
         if "STREAMS" in upper:
             idx = upper.index("STREAMS")
             if idx + 1 < len(rest):
                 key = rest[idx + 1]
-    elif name not in _NO_KEY and rest:
+        elif len(rest) == 1:
+            key = rest[0]
+    elif cmd not in _NO_KEY and rest:
         key = rest[0]
     if key is None or _is_placeholder(key):
         return name
@@ -218,7 +224,7 @@ def _client(addr) -> tuple:
         host, port = head, int(tail)
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-    if not host:
+    if not host or host == "?":  # "?:0": a script's or module's internal client
         return None, None, port
     try:
         ip = str(ipaddress.ip_address(host))
@@ -283,6 +289,12 @@ class RedisSlowLogParser(EntryParser):
                 prev_last not in b",[{:" or (not top_array and first == 123 and j == pos)
             ):
                 depth, top_array = 0, False  # the value before was cut short: a new record
+            if depth == 0 and first in b"]},":
+                # the close of an array whose elements were entries (or a stray separator): it
+                # belongs to the entry before it
+                prev_last = first
+                pos = nxt
+                continue
             if depth == 0:
                 out.append(pos)
                 if first not in b"{[":
@@ -330,7 +342,9 @@ class RedisSlowLogParser(EntryParser):
                         if first_elem:
                             first_elem = False  # belongs to the entry that starts at '['
                         else:
-                            out.append(k)
+                            # an element first on its line starts at the line (its indentation
+                            # included), as it does when a chunk boundary resumes there
+                            out.append(pos if k == j and not first_value else k)
                     depth += 1
                 elif depth > 0:
                     depth -= 1
