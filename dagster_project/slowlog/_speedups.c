@@ -775,6 +775,53 @@ error:
     return NULL;
 }
 
+
+/* Entry starts of a MySQL slow log in buf[0:end] (engines/mysql.py::MySQLSlowLogParser.starts):
+ * "# Time: " / "# User@Host: " lines (a User@Host line right after a Time line belongs to it),
+ * the '#' of every ";\n#" / ";\r\n#" whose line is not a `use`/`SET` attribute, and 0 when the
+ * buffer starts with '#'. Sorted, unique. */
+static PyObject *py_mysql_starts(PyObject *self, PyObject *args) {
+    const char *b;
+    Py_ssize_t n, end;
+    if (!PyArg_ParseTuple(args, "y#n", &b, &n, &end)) return NULL;
+    if (end > n) end = n;
+    PyObject *out = PyList_New(0);
+    if (!out) return NULL;
+    Py_ssize_t prev_time_end = -1, last = -1;
+    for (Py_ssize_t ls = 0; ls < end;) {
+        Py_ssize_t nl = find_byte(b, ls, end, '\n');
+        Py_ssize_t start = -1;
+        if (b[ls] == '#') {
+            if (starts_with(b, end, ls, "# Time: ")) {
+                start = ls;
+                prev_time_end = nl < 0 ? -1 : nl + 1;
+            } else if (starts_with(b, end, ls, "# User@Host: ")) {
+                if (ls != prev_time_end) start = ls;
+            }
+            if (start < 0 && ls == 0) start = 0;
+            if (start < 0 && ls >= 2 && b[ls - 1] == '\n') {
+                /* ";\n#" or ";\r\n#": the previous line ends with ';' and is not use/SET */
+                Py_ssize_t semi = ls - 2;
+                if (semi >= 0 && b[semi] == '\r') semi--;
+                if (semi >= 0 && b[semi] == ';') {
+                    Py_ssize_t pls = semi;
+                    while (pls > 0 && b[pls - 1] != '\n') pls--;
+                    if (!starts_with(b, end, pls, "use ") && !starts_with(b, end, pls, "SET ")) start = ls;
+                }
+            }
+        }
+        if (start >= 0 && start != last) {
+            PyObject *v = PyLong_FromSsize_t(start);
+            if (!v || PyList_Append(out, v) < 0) { Py_XDECREF(v); Py_DECREF(out); return NULL; }
+            Py_DECREF(v);
+            last = start;
+        }
+        if (nl < 0) break;
+        ls = nl + 1;
+    }
+    return out;
+}
+
 static PyObject *py_fingerprint(PyObject *self, PyObject *arg) {
     char *s;
     Py_ssize_t n;
@@ -785,6 +832,7 @@ static PyObject *py_fingerprint(PyObject *self, PyObject *arg) {
 static PyMethodDef methods[] = {
     {"fingerprint_bytes", py_fingerprint, METH_O,
      "pt-query-digest fingerprint of a query given as bytes; None when the Python path must decide."},
+    {"mysql_starts", py_mysql_starts, METH_VARARGS, "Entry start offsets of a MySQL slow log buffer."},
     {"mysql_header", py_mysql_header, METH_VARARGS,
      "Parse a MySQL slow-log entry buf[start:end] of the common shape; None for anything else."},
     {NULL, NULL, 0, NULL},

@@ -261,7 +261,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _lean_memory_pool() -> None:
+    # jemalloc returns freed batch memory sooner than the default mimalloc: a lower, flat RSS.
+    try:
+        import pyarrow as pa
+
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+    except (ImportError, NotImplementedError, AttributeError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
+    _lean_memory_pool()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

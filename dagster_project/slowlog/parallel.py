@@ -16,6 +16,8 @@ from .parse import GZIP_MAGIC, detect_engine
 
 MIN_PARALLEL_BYTES = 32 << 20
 _SEED_BYTES = 256 << 10
+WORKER_BATCH_ROWS = 8192
+WORKER_CHUNK = 2 << 20
 
 
 class _RangeReader(io.RawIOBase):
@@ -83,10 +85,11 @@ def _digest_range(args):
             for _ in stream(_RangeReader(path, seed_from, start), parser, throwaway, ParseStats()):
                 pass
     stats = ParseStats(source_file=source_file, engine=engine)
-    sink = sink_for(parser, instance=instance, source_file=source_file)
+    # Smaller batches and reads than the serial path: N workers share the memory budget.
+    sink = sink_for(parser, instance=instance, source_file=source_file, batch_rows=WORKER_BATCH_ROWS)
     digest = Digest(group_by=group_by)
     reader = io.BufferedReader(_RangeReader(path, start, end), buffer_size=1 << 20)
-    for batch in stream(reader, parser, sink, stats, start_offset=start):
+    for batch in stream(reader, parser, sink, stats, chunk_size=WORKER_CHUNK, start_offset=start):
         digest.add(batch)
     reader.close()
     return digest, stats

@@ -16,7 +16,7 @@ from typing import BinaryIO, Iterator
 import pyarrow as pa
 
 from .engines import get_engine
-from .engines.base import ParseStats, sink_for, stream
+from .engines.base import BATCH_ROWS, ParseStats, sink_for, stream
 
 __all__ = ["parse_log", "ParsedLog", "ParseStats", "open_input", "detect_engine"]
 
@@ -97,7 +97,7 @@ class ParsedLog:
     """Iterable of record batches; `stats` is complete once iteration has finished."""
 
     def __init__(self, source, *, instance: str | None = None, engine: str = "auto",
-                 source_file: str | None = None, batch_rows: int = 65536, chunk_size: int | None = None):
+                 source_file: str | None = None, batch_rows: int = BATCH_ROWS, chunk_size: int | None = None):
         self._source = source
         self.instance = instance
         self.engine = engine
@@ -134,6 +134,6 @@ class ParsedLog:
 
 
 def parse_log(source, *, instance: str | None = None, engine: str = "auto", source_file: str | None = None,
-              batch_rows: int = 65536, chunk_size: int | None = None) -> ParsedLog:
+              batch_rows: int = BATCH_ROWS, chunk_size: int | None = None) -> ParsedLog:
     return ParsedLog(source, instance=instance, engine=engine, source_file=source_file,
                      batch_rows=batch_rows, chunk_size=chunk_size)

@@ -22,6 +22,7 @@ def _both(data: bytes, monkeypatch):
     with_c = parse_log(io.BytesIO(data)).read_all()
     with monkeypatch.context() as m:
         m.setattr(mysql, "_c_header", None)
+        m.setattr(mysql, "_c_starts", None)
         without = parse_log(io.BytesIO(data)).read_all()
     return with_c, without
 
@@ -60,6 +61,32 @@ def test_generated_entries_identical(monkeypatch, entries):
     data = "".join("".join(h) + q for h, q in entries).encode()
     a, b = _both(data, monkeypatch)
     assert _same(a, b), (data, a.to_pylist(), b.to_pylist())
+
+
+@pytest.mark.parametrize("path", LOGS, ids=lambda p: p.rsplit("/", 1)[-1])
+def test_entry_starts_identical(path, monkeypatch):
+    data = open(path, "rb").read()
+    parser = mysql.MySQLSlowLogParser()
+    fast = parser.starts(data, 0, len(data))
+    with monkeypatch.context() as m:
+        m.setattr(mysql, "_c_starts", None)
+        assert parser.starts(data, 0, len(data)) == fast
+        for cut in range(0, len(data), max(1, len(data) // 7)):  # as the chunked reader calls it
+            m.setattr(mysql, "_c_starts", None)
+            slow = parser.starts(data[:cut], 0, cut)
+            m.undo()
+            assert parser.starts(data[:cut], 0, cut) == slow
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(HEADER_BITS + QUERIES + ["# User@Host: x\n", ";\n", "use x;\n#", "\r\n", "#", "x"]),
+                max_size=12))
+def test_generated_starts_identical(monkeypatch, bits):
+    data = "".join(bits).encode()
+    parser = mysql.MySQLSlowLogParser()
+    fast = parser.starts(data, 0, len(data))
+    monkeypatch.setattr(mysql, "_c_starts", None)
+    assert parser.starts(data, 0, len(data)) == fast
 
 
 def test_real_mariadb_log_identical(monkeypatch, tmp_path):

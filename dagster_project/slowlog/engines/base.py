@@ -22,6 +22,7 @@ from ..fingerprint import fingerprint as _fingerprint
 from ..fingerprint import fingerprint_raw as _fingerprint_raw
 
 CHUNK_SIZE = 8 << 20
+BATCH_ROWS = 32768  # rows per record batch: big enough for Arrow, small enough for flat memory
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ONE_US = timedelta(microseconds=1)
 MAX_SAMPLES = 5
@@ -74,7 +75,7 @@ class ParseStats:
 class FingerprintCache:
     """query -> (fingerprint, checksum); fingerprint -> checksum. Bounded, cleared when full."""
 
-    def __init__(self, max_queries: int = 200_000) -> None:
+    def __init__(self, max_queries: int = 50_000) -> None:
         self.max_queries = max_queries
         self.by_query: dict[str, tuple[str, str]] = {}
         self.by_fp: dict[str, str] = {}
@@ -118,7 +119,7 @@ _LIST_COLUMNS = (
 class RecordSink:
     """Collects events column-wise and turns them into EVENT_SCHEMA record batches."""
 
-    def __init__(self, *, instance, engine, source_file, base_offset=0, batch_rows=65536,
+    def __init__(self, *, instance, engine, source_file, base_offset=0, batch_rows=BATCH_ROWS,
                  fingerprint_fn=_fingerprint, cache: FingerprintCache | None = None) -> None:
         self.instance = instance
         self.engine = engine
@@ -157,8 +158,9 @@ class RecordSink:
         self._rows = []
         columns = dict(zip(_LIST_COLUMNS, zip(*rows)))
         lookup = self.cache.lookup
+        known = self.cache.by_query.get
         fn = self.fingerprint_fn
-        pairs = [lookup(q, fn) for q in columns["query"]]
+        pairs = [known(q) or lookup(q, fn) for q in columns["query"]]
         arrays = []
         for f in EVENT_SCHEMA:
             name = f.name

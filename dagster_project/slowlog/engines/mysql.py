@@ -60,8 +60,9 @@ _MAX_US = (datetime(9999, 12, 31, 23, 59, 59, tzinfo=_UTC) - _EPOCH) // _ONE_US
 
 try:  # the optional C accelerator: the common entry shape parsed in one call (same results)
     from .._speedups import mysql_header as _c_header
+    from .._speedups import mysql_starts as _c_starts
 except ImportError:  # pragma: no cover - no compiler on this machine
-    _c_header = None
+    _c_header = _c_starts = None
 
 
 def _to_us(value: datetime) -> int:
@@ -112,6 +113,8 @@ class MySQLSlowLogParser(EntryParser):
 
     def starts(self, buf: bytes, begin: int, end: int) -> list[int]:
         """Offsets in buf[begin:end] where an entry starts."""
+        if begin == 0 and _c_starts is not None:
+            return _c_starts(buf, end)
         out = self._header_starts(buf, begin, end)
         extra = []
         for m in _AFTER_STATEMENT.finditer(buf, begin, end):
