@@ -548,6 +548,9 @@ static PyObject *py_mysql_header(PyObject *self, PyObject *args) {
     }
     Py_ssize_t qs = pos;
     if (qs >= end) Py_RETURN_NONE;
+    /* an unterminated header line, or an entry not ending in a newline (the input was cut):
+     * the reference path decides */
+    if (b[qs] == '#' || b[end - 1] != '\n') Py_RETURN_NONE;
     if (find_sub(b, start, qs, "# administrator command:") >= 0) Py_RETURN_NONE;
     if (find_sub(b, start, qs, "Host: ") < 0) Py_RETURN_NONE;
     Py_ssize_t first_nl = find_byte(b, start, qs, '\n');
@@ -822,6 +825,70 @@ static PyObject *py_mysql_starts(PyObject *self, PyObject *args) {
     return out;
 }
 
+
+/* A run of consecutive entries: points[i] .. points[j] are entry starts (the last one is the
+ * chunk's cut). Parses entries until one is not of the common shape (or `limit` rows), applying
+ * ts/db inheritance; returns (rows, next_index, last_ts, last_db, event_bytes). Each row is the
+ * RecordSink tuple (ts_us, user, host, ip, db, thread_id, query_time, lock_time, rows_sent,
+ * rows_examined, rows_affected, bytes_sent, query_bytes, extra, extra_text, offset, length). */
+static PyObject *py_mysql_entries(PyObject *self, PyObject *args) {
+    PyObject *bufobj, *points, *last_ts, *last_db;
+    Py_ssize_t i, base, limit;
+    if (!PyArg_ParseTuple(args, "SO!nnOOn", &bufobj, &PyList_Type, &points, &i, &base, &last_ts, &last_db, &limit))
+        return NULL;
+    Py_ssize_t npoints = PyList_GET_SIZE(points);
+    PyObject *rows = PyList_New(0);
+    if (!rows) return NULL;
+    Py_INCREF(last_ts);
+    Py_INCREF(last_db);
+    long long event_bytes = 0;
+    while (i + 1 < npoints && PyList_GET_SIZE(rows) < limit) {
+        Py_ssize_t pos = PyLong_AsSsize_t(PyList_GET_ITEM(points, i));
+        Py_ssize_t nxt = PyLong_AsSsize_t(PyList_GET_ITEM(points, i + 1));
+        if (pos == -1 && PyErr_Occurred()) goto error;
+        if (nxt <= pos) break;
+        PyObject *a = Py_BuildValue("(Onn)", bufobj, pos, nxt);
+        if (!a) goto error;
+        PyObject *r = py_mysql_header(NULL, a);
+        Py_DECREF(a);
+        if (!r) goto error;
+        if (r == Py_None) { Py_DECREF(r); break; }
+        /* r = (ts, user, host, ip, db, schema, tid, qt, lt, rs, re, ra, bs, query, extra, extra_text) */
+        PyObject *ts = PyTuple_GET_ITEM(r, 0);
+        if (ts == Py_None) ts = last_ts;
+        PyObject *db = PyTuple_GET_ITEM(r, 4);
+        if (db == Py_None) {
+            PyObject *schema = PyTuple_GET_ITEM(r, 5);
+            db = (schema != Py_None && PyUnicode_GET_LENGTH(schema) > 0) ? schema : last_db;
+        }
+        Py_INCREF(ts);
+        Py_DECREF(last_ts);
+        last_ts = ts;
+        Py_INCREF(db);
+        Py_DECREF(last_db);
+        last_db = db;
+        PyObject *row = PyTuple_New(17);
+        if (!row) { Py_DECREF(r); goto error; }
+        Py_INCREF(ts); PyTuple_SET_ITEM(row, 0, ts);
+        for (int k = 1; k <= 3; k++) { PyObject *v = PyTuple_GET_ITEM(r, k); Py_INCREF(v); PyTuple_SET_ITEM(row, k, v); }
+        Py_INCREF(db); PyTuple_SET_ITEM(row, 4, db);
+        for (int k = 6; k <= 15; k++) { PyObject *v = PyTuple_GET_ITEM(r, k); Py_INCREF(v); PyTuple_SET_ITEM(row, k - 1, v); }
+        PyTuple_SET_ITEM(row, 15, PyLong_FromSsize_t(base + pos));
+        PyTuple_SET_ITEM(row, 16, PyLong_FromSsize_t(nxt - pos));
+        Py_DECREF(r);
+        if (!PyTuple_GET_ITEM(row, 15) || !PyTuple_GET_ITEM(row, 16) || PyList_Append(rows, row) < 0) { Py_DECREF(row); goto error; }
+        Py_DECREF(row);
+        event_bytes += nxt - pos;
+        i++;
+    }
+    return Py_BuildValue("(NnNNL)", rows, i, last_ts, last_db, event_bytes);
+error:
+    Py_DECREF(rows);
+    Py_DECREF(last_ts);
+    Py_DECREF(last_db);
+    return NULL;
+}
+
 static PyObject *py_fingerprint(PyObject *self, PyObject *arg) {
     char *s;
     Py_ssize_t n;
@@ -833,6 +900,7 @@ static PyMethodDef methods[] = {
     {"fingerprint_bytes", py_fingerprint, METH_O,
      "pt-query-digest fingerprint of a query given as bytes; None when the Python path must decide."},
     {"mysql_starts", py_mysql_starts, METH_VARARGS, "Entry start offsets of a MySQL slow log buffer."},
+    {"mysql_entries", py_mysql_entries, METH_VARARGS, "Parse a run of common-shape entries into RecordSink rows."},
     {"mysql_header", py_mysql_header, METH_VARARGS,
      "Parse a MySQL slow-log entry buf[start:end] of the common shape; None for anything else."},
     {NULL, NULL, 0, NULL},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import zlib
 import os
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -65,7 +66,7 @@ def _peek(f, n: int) -> bytes:
     if hasattr(f, "peek"):
         try:
             return f.peek(n)[:n]
-        except (OSError, ValueError):
+        except (OSError, ValueError, EOFError, zlib.error):
             return b""
     return b""
 
@@ -93,6 +94,34 @@ def detect_engine(head: bytes) -> str:
     return "mysql"
 
 
+class _TolerantReader:
+    """A decompressing reader whose damage ends the stream (recorded in .error) instead of
+    raising: a log cut in the middle of a .gz keeps every entry before the cut."""
+
+    def __init__(self, f) -> None:
+        self._f = f
+        self.error: str | None = None
+
+    STEP = 8 << 10  # decompress in small steps: a failing read loses its whole output
+
+    def read(self, n: int = -1) -> bytes:
+        if self.error:
+            return b""
+        parts: list[bytes] = []
+        want = n if n >= 0 else 1 << 62
+        while want > 0:
+            try:
+                piece = self._f.read(min(self.STEP, want))
+            except (EOFError, zlib.error, OSError) as exc:  # gzip.BadGzipFile and bz2 errors are OSErrors
+                self.error = str(exc) or type(exc).__name__
+                break
+            if not piece:
+                break
+            parts.append(piece)
+            want -= len(piece)
+        return b"".join(parts)
+
+
 class ParsedLog:
     """Iterable of record batches; `stats` is complete once iteration has finished."""
 
@@ -118,11 +147,15 @@ class ParsedLog:
             parser = get_engine(engine)()
             sink = sink_for(parser, instance=self.instance, source_file=source_file, batch_rows=self.batch_rows)
             kwargs = {"chunk_size": self.chunk_size} if self.chunk_size else {}
-            try:
-                yield from stream(fileobj, parser, sink, self.stats, **kwargs)
-            except (EOFError, gzip.BadGzipFile, OSError) as exc:  # also bz2's OSError
-                # A truncated or corrupt gzip member: what was decoded is kept; the rest is unknown.
-                raise InputError(f"{name}: {exc}") from None
+            reader = _TolerantReader(fileobj) if fileobj.__class__ is not io.BufferedReader else fileobj
+            yield from stream(reader, parser, sink, self.stats, **kwargs)
+            if getattr(reader, "error", None):
+                # A truncated or corrupt compressed stream: everything decoded before the damage
+                # is kept; the damage itself is one rejected piece, visible in the samples.
+                self.stats.rejected += 1
+                if len(self.stats.rejected_samples) < 5:
+                    self.stats.rejected_samples.append(
+                        f"@{self.stats.bytes_total}: compressed data damaged or cut: {reader.error}")
         finally:
             if fileobj is not self._source and name != "-":
                 fileobj.close()

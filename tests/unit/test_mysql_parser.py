@@ -127,6 +127,13 @@ def test_crlf_gzip_and_non_utf8():
     assert got[0]["fingerprint"] == "select * from orders where name = ?"
 
 
+def test_cut_inside_the_last_query_is_rejected_not_a_bogus_class():
+    data = MARIADB.replace(b"# administrator command: Quit;\n", b"SELECT * FROM orders WHERE id IN (1, 2")
+    got, stats = _events(io.BytesIO(data))
+    assert len(got) == 2 and stats.rejected == 1 and stats.accounted
+    assert stats.rejected_samples[0].startswith("@")
+
+
 def test_file_cut_mid_entry_keeps_complete_entries():
     cut = MARIADB[: MARIADB.index(b"# Query_time: 0.000100")]
     got, stats = _events(io.BytesIO(cut))
@@ -137,7 +144,7 @@ def test_file_cut_mid_entry_keeps_complete_entries():
 
 def test_garbage_is_counted_not_fatal():
     junk = bytes(range(256)) * 50
-    got, stats = _events(io.BytesIO(junk + MARIADB + junk))
+    got, stats = _events(io.BytesIO(junk + MARIADB + junk + b"\n"))
     assert len(got) == 3
     assert stats.rejected >= 1 and stats.rejected_bytes >= len(junk)
     assert stats.accounted
@@ -170,3 +177,14 @@ def test_small_chunks_give_identical_results():
     whole = parse_log(log).read_all()
     chunked = parse_log(log, chunk_size=97).read_all()
     assert whole.equals(chunked)
+
+
+def test_gzip_cut_in_the_middle_keeps_what_was_decoded():
+    raw = (PERCONA / "slowlogs" / "slow052.txt").read_bytes() * 20
+    packed = gzip.compress(raw)
+    got, stats = _events(io.BytesIO(packed[: len(packed) * 2 // 3]))
+    whole, _ = _events(io.BytesIO(raw))
+    assert 0 < len(got) < len(whole)
+    assert [e["query"] for e in got] == [e["query"] for e in whole[: len(got)]]
+    assert stats.rejected >= 1 and any("compressed" in s for s in stats.rejected_samples)
+    assert stats.accounted

@@ -23,6 +23,7 @@ def _both(data: bytes, monkeypatch):
     with monkeypatch.context() as m:
         m.setattr(mysql, "_c_header", None)
         m.setattr(mysql, "_c_starts", None)
+        m.setattr(mysql, "_c_entries", None)
         without = parse_log(io.BytesIO(data)).read_all()
     return with_c, without
 

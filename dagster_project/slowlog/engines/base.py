@@ -140,6 +140,16 @@ class RecordSink:
         if len(self._rows) >= self.batch_rows:
             self.flush()
 
+    def extend_rows(self, rows: list) -> None:
+        self._rows.extend(rows)
+        if len(self._rows) >= self.batch_rows:
+            self.flush()
+
+    @property
+    def room(self) -> int:
+        """Rows that still fit in the current batch."""
+        return max(1, self.batch_rows - len(self._rows))
+
     def add(self, *, ts=None, user=None, host=None, ip=None, db=None, thread_id=None, query_time=None,
             lock_time=None, rows_sent=None, rows_examined=None, rows_affected=None, bytes_sent=None,
             query="", extra=None, extra_text=None, source_offset=0, source_length=0) -> None:
@@ -299,8 +309,28 @@ def _consume(buf: bytes, cut: int, starts: list[int], parser: EntryParser, sink:
     entry_starts = set(starts)
     base = sink.base_offset
     events = 0
-    for i in range(len(points) - 1):
+    # Engines with a native fast path parse runs of consecutive entries in one call; whatever
+    # it stops at (an unusual entry, a gap, a banner) takes the per-entry path below.
+    run = getattr(parser, "parse_run", None)
+    # runs must stop at banner boundaries: give the native path only the stretch of points up
+    # to the next one that is not an entry start
+    stops = [k for k, p in enumerate(points) if p not in entry_starts] if banners else None
+    i, last = 0, len(points) - 1
+    while i < last:
         pos, nxt = points[i], points[i + 1]
+        if run is not None and pos in entry_starts:
+            if stops is None:
+                j, nbytes, count = run(buf, points, i, sink)
+            else:
+                stop = next(k for k in stops if k > i)
+                j, nbytes, count = run(buf, points[i : stop + 1], 0, sink)
+                j += i
+            stats.event_bytes += nbytes
+            events += count
+            if j > i:
+                i = j
+                continue
+        i += 1
         if nxt <= pos:
             continue
         if pos in in_banner:
