@@ -79,6 +79,7 @@ class FingerprintCache:
         self.max_queries = max_queries
         self.by_query: dict[str, tuple[str, str]] = {}
         self.by_fp: dict[str, str] = {}
+        self.by_raw_fp: dict[bytes, tuple[str, str]] = {}
 
     def lookup(self, query, fingerprint_fn=_fingerprint) -> tuple[str, str]:
         """query may be str, or the raw bytes of a MySQL query (pt's byte semantics, C fast path)."""
@@ -87,15 +88,14 @@ class FingerprintCache:
             return hit
         if query.__class__ is bytes:
             raw = _fingerprint_raw(query)
-            fp = raw.decode("utf-8", "replace")
-            cs = self.by_fp.get(fp)
-            if cs is None:
-                if len(self.by_fp) >= self.max_queries:
-                    self.by_fp.clear()
-                cs = self.by_fp[fp] = hashlib.md5(raw).hexdigest().upper()
+            hit = self.by_raw_fp.get(raw)
+            if hit is None:  # a new class: decode and checksum once per class, not per query
+                if len(self.by_raw_fp) >= self.max_queries:
+                    self.by_raw_fp.clear()
+                hit = self.by_raw_fp[raw] = (raw.decode("utf-8", "replace"), hashlib.md5(raw).hexdigest().upper())
             if len(self.by_query) >= self.max_queries:
                 self.by_query.clear()
-            hit = self.by_query[query] = (fp, cs)
+            self.by_query[query] = hit
             return hit
         fp = fingerprint_fn(query)
         cs = self.by_fp.get(fp)
