@@ -10,10 +10,10 @@ Layout::
 Writes are idempotent per partition: re-materializing a partition *replaces* it, never appends.
 They are also atomic for readers:
 
-* local filesystem: the partition is written into a hidden sibling directory
-  (``.instance=<id>.tmp-<uuid>``) and swapped in with two renames (old partition renamed away, new one
-  renamed in, old one deleted). A reader sees the old partition, the new one or, for the instant
-  between the two renames, none; never half of one.
+* local filesystem: the new ``part-0.parquet`` is written under a hidden name inside the partition
+  (``.part-0.parquet.tmp-<uuid>``) and ``os.replace``d onto the old one, then the manifest the same
+  way. A reader sees the old file or the new one, never none and never half of one; a crash or a
+  failed rename at any point leaves the previous version in place.
 * S3: the Parquet file is uploaded under a temporary key (``_tmp-<uuid>.parquet``, which readers,
   Athena included, ignore) and then copied onto ``part-0.parquet``; an S3 object replace is atomic.
 
@@ -25,11 +25,12 @@ whatever the partition size.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import errno
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -230,21 +231,30 @@ def _write_dir(
     fs = root.fs
     parent, name = final_dir.rsplit("/", 1)
     if root.is_local:
+        # The partition directory stays in place; the new file is written under a hidden name
+        # beside the old one and os.replace'd onto it (atomic): a reader sees the old or the new
+        # version, never none; a crash or a failed rename at any point leaves the old one.
+        os.makedirs(final_dir, exist_ok=True)
         token = uuid.uuid4().hex
-        tmp_dir = f"{parent}/.{name}.tmp-{token}"
-        fs.create_dir(tmp_dir, recursive=True)
+        tmp_part = f"{final_dir}/.{PART_FILE}.tmp-{token}"
+        tmp_manifest = f"{final_dir}/.{MANIFEST_FILE}.tmp-{token}"
         try:
-            with fs.open_output_stream(f"{tmp_dir}/{PART_FILE}") as sink:
+            with fs.open_output_stream(tmp_part) as sink:
                 rows, _ = _stream_to_parquet(sink, data, schema)
-            result = {"rows": rows, "files": 1, "bytes": fs.get_file_info(f"{tmp_dir}/{PART_FILE}").size}
+            result = {"rows": rows, "files": 1, "bytes": os.path.getsize(tmp_part)}
             body = _manifest_dict(manifest, result)
             if body is not None:
-                with fs.open_output_stream(f"{tmp_dir}/{MANIFEST_FILE}") as out:
+                with open(tmp_manifest, "wb") as out:
                     out.write(json.dumps(body, indent=2, sort_keys=True, default=str).encode())
-            _swap_in(tmp_dir, final_dir, f"{parent}/.{name}.old-{token}")
+            os.replace(tmp_part, f"{final_dir}/{PART_FILE}")
+            if body is not None:
+                os.replace(tmp_manifest, f"{final_dir}/{MANIFEST_FILE}")
         except BaseException:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
+            for leftover in (tmp_part, tmp_manifest):
+                with contextlib.suppress(OSError):
+                    os.unlink(leftover)
             raise
+        _remove_stale(final_dir)
     else:
         tmp_key = f"{final_dir}/_tmp-{uuid.uuid4().hex}.parquet"
         try:
@@ -269,31 +279,19 @@ def _write_dir(
     return result
 
 
-def _swap_in(tmp_dir: str, final_dir: str, old_prefix: str, attempts: int = 5) -> None:
-    """Local swap: the old partition renamed away, the new one renamed in, the old one deleted.
-
-    If another writer swaps its version in between our two renames (two runs of one partition),
-    the rename fails with ENOTEMPTY/EEXIST and we swap again: the last writer wins, whole.
-    """
-    olds: list[str] = []
-    try:
-        for attempt in range(attempts):
-            if os.path.isdir(final_dir):
-                old = f"{old_prefix}.{attempt}"
-                try:
-                    os.rename(final_dir, old)
-                    olds.append(old)
-                except FileNotFoundError:
-                    pass
-            try:
-                os.rename(tmp_dir, final_dir)
-                return
-            except OSError as exc:
-                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or attempt == attempts - 1:
-                    raise
-    finally:
-        for old in olds:
-            shutil.rmtree(old, ignore_errors=True)
+def _remove_stale(final_dir: str, max_age_s: float = 3600.0) -> None:
+    """Hidden temp files a killed writer left behind (older than an hour: not a live writer's),
+    and visible .parquet files other than part-0 (they would be read twice)."""
+    now = time.time()
+    for entry in os.scandir(final_dir):
+        name = entry.name
+        try:
+            if ".tmp-" in name and name.startswith(".") and now - entry.stat().st_mtime > max_age_s:
+                os.unlink(entry.path)
+            elif name.endswith(".parquet") and name != PART_FILE and not _hidden(name):
+                os.unlink(entry.path)
+        except OSError:
+            pass
 
 
 def write_partition(

@@ -126,10 +126,17 @@ def is_retryable_error(exc: BaseException) -> bool:
         ConnectionClosedError,
         ConnectTimeoutError,
         EndpointConnectionError,
+        IncompleteReadError,
         ReadTimeoutError,
     )
+    from botocore.parsers import ResponseParserError
+    from urllib3.exceptions import ProtocolError
 
     if isinstance(exc, _HTTPRetryable):
+        return True
+    # A response cut mid-body: botocore disables urllib3's length check, so it surfaces as a parse
+    # error. Asking again with the same Marker is safe.
+    if isinstance(exc, (ResponseParserError, IncompleteReadError, ProtocolError)):
         return True
     if isinstance(exc, ClientError):
         code, status = _error_code(exc)
@@ -176,6 +183,11 @@ class RetryingCaller:
             except Exception as exc:  # noqa: BLE001 - filtered below
                 counters.retries += _retry_attempts(getattr(exc, "response", None) or {})
                 if attempt >= self.max_retries or not is_retryable_error(exc):
+                    if exc.__class__.__name__ == "ResponseParserError":
+                        # its message quotes the raw response: log lines, i.e. unredacted SQL
+                        raise LogSourceError(
+                            f"{getattr(fn, '__name__', 'AWS call')}: the response was cut or unreadable "
+                            f"{attempt + 1} times in a row") from None
                     raise
                 attempt += 1
                 counters.retries += 1
