@@ -3,14 +3,14 @@
 1. Captures a ~200 MB REAL slow log from a private MariaDB server (long_query_time=0, a varied
    workload; cached under .bench/ so later runs reuse it).
 2. Times whole-process `slowlog digest` and `pt-query-digest` on it; prints MB/s and the ratio.
-3. Peak RSS (whole process tree) of `slowlog digest` on a ~1 GiB log (the 200 MB log, 5 times).
-4. Parity: events in identical classes (checksum + count) between the two tools.
+3. Peak memory (PSS of the whole process tree) of `slowlog digest` on a >= 1 GiB log.
+4. Parity: events that both tools put in the same class (same checksum).
 
 Capturing is slow on 2 cores (the server executes every statement), so the real capture is
 BENCH_REAL_MB (default 50) and the ~BENCH_MB (default 200) log is that real log repeated (like
 several rotated files of the same workload); both sizes are measured and reported.
 
-Environment: BENCH_REAL_MB, BENCH_MB, BENCH_GIB_COPIES (default 5 x BENCH_MB), BENCH_SKIP_PT=1.
+Environment: BENCH_REAL_MB, BENCH_MB, BENCH_GIB_COPIES (default: enough copies for 1 GiB), BENCH_SKIP_PT=1.
 """
 from __future__ import annotations
 
@@ -102,7 +102,9 @@ def parity(ours_path: Path, pt_path: Path) -> tuple[int, int]:
     ours = {c["checksum"]: c["count"] for c in json.loads(ours_path.read_text())["classes"]}
     theirs = {c["checksum"]: c["query_count"] for c in json.loads(pt_path.read_text())["classes"]}
     total = sum(theirs.values())
-    same = sum(n for cs, n in theirs.items() if ours.get(cs) == n)
+    # events both tools put in the same class (checksum): a class whose counts differ by one still
+    # has all its other events in agreement
+    same = sum(min(n, ours.get(cs, 0)) for cs, n in theirs.items())
     return same, total
 
 
@@ -152,7 +154,7 @@ def main() -> int:
     compare(log, "tiled", results)
     size = log.stat().st_size
 
-    copies = int(os.environ.get("BENCH_GIB_COPIES", "5"))
+    copies = int(os.environ.get("BENCH_GIB_COPIES", "0")) or -(-(1 << 30) // size)  # at least 1 GiB
     big = OUT / "gib.log"
     if not big.exists() or big.stat().st_size != size * copies:
         with open(big, "wb") as dst:
