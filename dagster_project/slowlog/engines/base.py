@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from ..events import EVENT_SCHEMA
 import hashlib
+from itertools import accumulate, chain
 from datetime import datetime, timedelta, timezone
 
 from ..fingerprint import checksum as _checksum
@@ -206,25 +207,13 @@ def sink_for(parser: "EntryParser", **kwargs) -> RecordSink:
 def _map_array(rows, map_type) -> pa.MapArray:
     """Lists of (key, value) pairs or dicts (or None) -> MapArray, built from flat arrays:
     converting nested Python lists directly is ~10x slower."""
-    offsets = [0]
-    mask = []
-    keys: list = []
-    values: list = []
-    n = 0
-    for pairs in rows:
-        if pairs:
-            if pairs.__class__ is dict:
-                pairs = pairs.items()
-            for k, v in pairs:
-                keys.append(k)
-                values.append(v)
-            n += len(pairs)
-            mask.append(False)
-        else:
-            mask.append(pairs is None)
-        offsets.append(n)
-    if not keys and all(mask):
+    rows = [r.items() if r.__class__ is dict else r for r in rows]
+    mask = [r is None for r in rows]
+    if all(mask):
         return pa.nulls(len(rows), map_type)
+    offsets = list(accumulate((len(r) if r else 0 for r in rows), initial=0))
+    flat = list(chain.from_iterable(r for r in rows if r))
+    keys, values = zip(*flat) if flat else ((), ())
     return pa.MapArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(keys, map_type.key_type),
                                    pa.array(values, map_type.item_type), type=map_type, mask=pa.array(mask))
 
