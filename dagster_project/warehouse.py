@@ -44,6 +44,7 @@ import pyarrow.parquet as pq
 from dagster_project.settings import Root, resolve_root
 from dagster_project.slowlog.digest import DIGEST_SCHEMA
 from dagster_project.slowlog.events import EVENT_SCHEMA
+from dagster_project.slowlog.writer import RowGroupWriter
 
 EVENTS_TABLE = "slow_query_events"
 DIGEST_TABLE = "query_digest"
@@ -190,22 +191,22 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
 
 def _stream_to_parquet(sink: Any, data: Data, schema: pa.Schema | None) -> tuple[int, pa.Schema]:
     """Write every batch of ``data`` to ``sink`` through one ParquetWriter; returns (rows, schema)."""
-    writer: pq.ParquetWriter | None = None
+    writer: RowGroupWriter | None = None
     rows = 0
     try:
         for batch in _batches(data):
             if writer is None:
                 schema = schema or batch.schema
-                writer = pq.ParquetWriter(sink, schema, compression=COMPRESSION)
+                writer = RowGroupWriter(sink, schema, compression=COMPRESSION, row_group_rows=ROW_GROUP_ROWS)
             if batch.num_rows == 0:
                 continue
             batch = _conform(batch, schema)
-            writer.write_batch(batch, row_group_size=ROW_GROUP_ROWS)
+            writer.write(batch)
             rows += batch.num_rows
         if writer is None:  # no batch at all: still an (empty) file, so the partition exists
             if schema is None:
                 raise ValueError("no data and no schema: cannot write an empty partition")
-            writer = pq.ParquetWriter(sink, schema, compression=COMPRESSION)
+            writer = RowGroupWriter(sink, schema, compression=COMPRESSION, row_group_rows=ROW_GROUP_ROWS)
     finally:
         if writer is not None:
             writer.close()

@@ -17,6 +17,33 @@ import pyarrow.parquet as pq
 from .events import EVENT_SCHEMA
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
+ROW_GROUP_ROWS = 131072  # parsers yield small batches (cache-friendly); Parquet wants big row groups
+
+
+class RowGroupWriter:
+    """A ParquetWriter that gathers small batches into row groups of ~ROW_GROUP_ROWS rows."""
+
+    def __init__(self, where, schema: pa.Schema, compression: str = "zstd", row_group_rows: int = ROW_GROUP_ROWS):
+        self._writer = pq.ParquetWriter(where, schema, compression=compression)
+        self._pending: list = []
+        self._rows = 0
+        self.row_group_rows = row_group_rows
+
+    def write(self, batch_or_table) -> None:
+        self._pending.append(batch_or_table)
+        self._rows += batch_or_table.num_rows
+        if self._rows >= self.row_group_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            parts = [p if isinstance(p, pa.Table) else pa.Table.from_batches([p]) for p in self._pending]
+            self._writer.write_table(pa.concat_tables(parts), row_group_size=self.row_group_rows)
+            self._pending, self._rows = [], 0
+
+    def close(self) -> None:
+        self.flush()
+        self._writer.close()
 NO_DATE = "unknown"
 
 
@@ -47,9 +74,9 @@ def write_events(batches, out_dir: str | os.PathLike, *, instance: str, compress
                     final = out / part / f"{safe_name(source)}.parquet"
                     final.parent.mkdir(parents=True, exist_ok=True)
                     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-                    writers[part] = (pq.ParquetWriter(tmp, EVENT_SCHEMA, compression=compression), tmp, final)
+                    writers[part] = (RowGroupWriter(tmp, EVENT_SCHEMA, compression=compression), tmp, final)
                     rows[part] = 0
-                writers[part][0].write_table(piece)
+                writers[part][0].write(piece)
                 rows[part] += piece.num_rows
     except BaseException:
         for w, tmp, _ in writers.values():

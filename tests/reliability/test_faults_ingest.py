@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 import dagster as dg
-import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -346,7 +345,9 @@ def test_parquet_write_failing_after_the_first_batch_keeps_the_previous_partitio
     assert v1 == _tree_expectation(src)
 
     _local_tree(src, (5, 6, 7), reps=2)  # more files: several batches in the next write
-    original = pq.ParquetWriter.write_batch
+    from dagster_project.slowlog.writer import RowGroupWriter
+
+    original = RowGroupWriter.write
     calls = {"n": 0}
 
     def failing(self, *args, **kwargs):
@@ -355,7 +356,7 @@ def test_parquet_write_failing_after_the_first_batch_keeps_the_previous_partitio
             raise OSError(errno.EIO, "injected: disk went away after the first batch")
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(pq.ParquetWriter, "write_batch", failing)
+    monkeypatch.setattr(RowGroupWriter, "write", failing)
     result = materialize(res)
     assert not result.success and calls["n"] == 2
     assert "injected: disk went away" in failure_message(result)
@@ -363,7 +364,7 @@ def test_parquet_write_failing_after_the_first_batch_keeps_the_previous_partitio
     assert _visible_partitions(data_root) == ["instance=db-1"]
     assert hidden_leftovers(data_root / "warehouse") == []
 
-    monkeypatch.setattr(pq.ParquetWriter, "write_batch", original)
+    monkeypatch.setattr(RowGroupWriter, "write", original)
     assert materialize(res).success
     assert stored_events(DAY, "db-1") == _tree_expectation(src)
 
@@ -378,12 +379,14 @@ _CHILD = textwrap.dedent(
 
     phase, src, day = sys.argv[1], sys.argv[2], sys.argv[3]
     if phase == "write":  # killed while the Parquet file is half written
-        original = pq.ParquetWriter.write_batch
+        from dagster_project.slowlog.writer import RowGroupWriter
+        original = RowGroupWriter.write
         def slow(self, *a, **k):
             original(self, *a, **k)
+            self.flush()  # bytes really on disk in the temp file
             print("WRITING", flush=True)
             time.sleep(120)
-        pq.ParquetWriter.write_batch = slow
+        RowGroupWriter.write = slow
     elif phase == "swap":  # killed with the new file complete, just before it replaces the old one
         real_replace = os.replace
         def replace(a, b):

@@ -23,8 +23,8 @@ from ..fingerprint import checksum as _checksum
 from ..fingerprint import fingerprint as _fingerprint
 from ..fingerprint import fingerprint_raw as _fingerprint_raw
 
-CHUNK_SIZE = 8 << 20
-BATCH_ROWS = 32768  # rows per record batch: big enough for Arrow, small enough for flat memory
+CHUNK_SIZE = 2 << 20
+BATCH_ROWS = 8192  # rows per record batch: big enough for Arrow, small enough for flat memory
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ONE_US = timedelta(microseconds=1)
 MAX_SAMPLES = 5
