@@ -39,7 +39,6 @@ from urllib.parse import quote, unquote
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
 from dagster_project.settings import Root, resolve_root
 from dagster_project.slowlog.digest import DIGEST_SCHEMA

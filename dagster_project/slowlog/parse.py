@@ -11,7 +11,6 @@ import gzip
 import io
 import zlib
 import os
-from pathlib import Path
 from typing import BinaryIO, Iterator
 
 import pyarrow as pa

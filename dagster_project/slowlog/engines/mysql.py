@@ -32,15 +32,6 @@ _PROPERTY_LINE = re.compile(rb"# +[A-Z][A-Za-z_]+: \S+")
 _PROPERTY = re.compile(rb"(\w+):\s+(\S+|\Z)")
 _EMPTY_SCHEMA = re.compile(rb"Schema:\s+(?=\w+: )")
 _OLD_TS = re.compile(rb"(\d\d)(\d\d)(\d\d)\s+(\d{1,2}):(\d\d):(\d\d)")
-# The header block of an entry: comment lines and the `use`/`SET` attribute lines before the query.
-_HEADER_BLOCK = re.compile(rb"(?:#[^\n]*\n|use [^\n]*\n|SET (?:last_insert_id|insert_id|timestamp)[^\n]*\n)*")
-_SET_TS = re.compile(rb"^SET [^\n]*?\btimestamp\s*=\s*(\d+)", re.M)
-_USE_LINE = re.compile(rb"^use ([^;\n]+)", re.M)
-_USER_HOST_LINE = re.compile(rb"^# User@Host: [^\n]*", re.M)
-_PROPERTY_LINE_M = re.compile(rb"^# +(?!User@Host: |Time: )[A-Z][A-Za-z_]+: \S[^\n]*", re.M)
-_NUM_CACHE: dict = {}
-_NAME_CACHE: dict = {}
-_MISSING = object()
 _SETTING_SPLIT = re.compile(rb",|\s*=\s*")
 _META_SET = (b"SET last_insert_id", b"SET insert_id", b"SET timestamp")
 
@@ -74,20 +65,6 @@ def _to_us(value: datetime) -> int:
 def _epoch_us(seconds: int):
     us = seconds * 1_000_000
     return us if -_MAX_US <= us <= _MAX_US else None
-
-
-def _float(raw: bytes):
-    try:
-        return float(raw)
-    except ValueError:
-        return None
-
-
-def _int(raw: bytes):
-    try:
-        return int(raw)
-    except ValueError:
-        return None
 
 
 def _number(raw: bytes):
@@ -158,9 +135,8 @@ class MySQLSlowLogParser(EntryParser):
     def parse_entry(self, buf: bytes, start: int, end: int, sink: RecordSink) -> bool:
         """Parse one entry; return False when it is not a slow-log entry (rejected).
 
-        Fast path: one regex finds the header block, a few targeted searches read it. Entries with
-        unusual shapes (an administrator command, User@Host on the Time line) take the
-        line-by-line path, which is the reference implementation of pt's rules.
+        The C accelerator takes entries of the common shape; anything else (and everything when
+        it is not built) goes through the line-by-line reference implementation of pt's rules.
         """
         if _c_header is not None:
             r = _c_header(buf, start, end)
@@ -175,83 +151,10 @@ class MySQLSlowLogParser(EntryParser):
                 sink.append_row((ts, user, host, ip, db, tid, qt, lt, rs, rex, ra, bs, query, extra, extra_text,
                                  sink.base_offset + start, end - start))
                 return True
-        m = _HEADER_BLOCK.match(buf, start, end)
-        q_start = m.end()
-        header = buf[start:q_start]
-        if b"# administrator command:" in header or q_start >= end or b"Host: " not in header \
-                or buf[q_start] == 35 or buf[end - 1] != 10 \
-                or b"# User@Host:" in header[1:header.find(b"\n")]:
-            return self._parse_entry_slow(buf, start, end, sink)
-        # ts: ISO Time line > SET timestamp > old-style Time line > inherited
-        when = None
-        if header.startswith(b"# Time: "):
-            raw = header[8 : header.find(b"\n")].strip()
-            if b"-" in raw[:5]:
-                when = self._iso_ts(raw.split()[0])
-        if when is None:
-            t = _SET_TS.search(header)
-            if t:
-                when = _epoch_us(int(t.group(1)))
-            elif header.startswith(b"# Time: "):
-                when = self._old_ts(header[8 : header.find(b"\n")].strip())
-        if when is None:
-            when = self._last_ts
-        self._last_ts = when
-        uh = _USER_HOST_LINE.search(header)
-        user, host, ip, tid = self._user_host(uh.group(0)) if uh else (None, None, None, None)
-        qt = lt = rows_sent = rows_examined = rows_affected = bytes_sent = None
-        thread_id = tid
-        schema = None
-        extra = []
-        extra_text = []
-        num = _NUM_CACHE
-        for pm in _PROPERTY_LINE_M.finditer(header):
-            line = pm.group(0)
-            if b"Schema:" in line and _EMPTY_SCHEMA.search(line):
-                line = _EMPTY_SCHEMA.sub(b"", line)
-            for name, raw in _PROPERTY.findall(line):
-                if name == b"Query_time":
-                    qt = _float(raw)
-                elif name == b"Lock_time":
-                    lt = _float(raw)
-                elif name == b"Rows_sent":
-                    rows_sent = _int(raw)
-                elif name == b"Rows_examined":
-                    rows_examined = _int(raw)
-                elif name == b"Rows_affected":
-                    rows_affected = _int(raw)
-                elif name == b"Bytes_sent":
-                    bytes_sent = _int(raw)
-                elif name == b"Thread_id":
-                    thread_id = _int(raw)
-                elif name == b"Schema":
-                    schema = raw.decode("utf-8", "replace")
-                else:
-                    value = num.get(raw, _MISSING)
-                    if value is _MISSING:
-                        value = _number(raw)
-                        if len(num) < 100_000:
-                            num[raw] = value
-                    key = _NAME_CACHE.get(name) or _NAME_CACHE.setdefault(name, name.decode("ascii", "replace"))
-                    if value is not None:
-                        extra.append((key, value))
-                    else:
-                        extra_text.append((key, raw.decode("utf-8", "replace")))
-        u = _USE_LINE.search(header)
-        if u:
-            db = u.group(1).decode("utf-8", "replace")
-        else:
-            db = schema if schema else self._last_db
-        self._last_db = db
-        raw_query = buf[q_start:end].rstrip()
-        if raw_query.endswith(b";"):
-            raw_query = raw_query[:-1]
-        sink.append_row((when, user, host, ip, db, thread_id, qt, lt, rows_sent, rows_examined,
-                         rows_affected, bytes_sent, raw_query, extra or None,
-                         extra_text or None, sink.base_offset + start, end - start))
-        return True
+        return self._parse_entry_lines(buf, start, end, sink)
 
-    def _parse_entry_slow(self, buf: bytes, start: int, end: int, sink: RecordSink) -> bool:
+    def _parse_entry_lines(self, buf: bytes, start: int, end: int, sink: RecordSink) -> bool:
+        """The reference implementation of pt's rules, line by line (the C path's oracle)."""
         ts = None
         set_ts = None
         iso_ts = None
