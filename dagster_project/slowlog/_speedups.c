@@ -591,7 +591,7 @@ static PyObject *py_mysql_header(PyObject *self, PyObject *args) {
                         }
                     }
                 }
-                if (have_ts) break;
+                break; /* pt reads only the first SET line of an entry */
             }
             l = nl + 1;
         }
@@ -686,8 +686,7 @@ static PyObject *py_mysql_header(PyObject *self, PyObject *args) {
                         double d;
                         int r = to_double(b + v0, v1 - v0, &d);
                         if (r < 0) FAIL_NONE();
-                        have[f] = r;
-                        if (r) fval[f] = d;
+                        if (r) { have[f] = 1; fval[f] = d; } /* an unreadable repeat keeps the earlier value */
                     } else if (f >= 0) {
                         long long v;
                         if (to_ll(b + v0, v1 - v0, &v) < 0) FAIL_NONE();

@@ -102,7 +102,7 @@ def parallel_ok(path: str, workers: int) -> bool:
         return False
     with open(path, "rb") as f:
         head = f.read(65536)
-    if head[:2] == GZIP_MAGIC or head[:3] == b"BZh":
+    if head[:3] == GZIP_MAGIC or head[:3] == b"BZh":
         return False
     # Only the MySQL family: its entries are self-contained. A PostgreSQL cut could separate an
     # `execute` from its DETAIL line or a statement from its duration.

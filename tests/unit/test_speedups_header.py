@@ -55,7 +55,7 @@ HEADER_BITS = [
 QUERIES = ["SELECT 1;\n", "UPDATE t SET a=1\n WHERE b='x';\n", "select 'ü' from t;\r\n", "CALL p(1)\n", "/* c */ SELECT 2;\n"]
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.lists(st.sampled_from(HEADER_BITS), min_size=1, max_size=6), st.sampled_from(QUERIES)),
                 min_size=1, max_size=4))
 def test_generated_entries_identical(monkeypatch, entries):

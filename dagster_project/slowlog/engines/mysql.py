@@ -199,10 +199,12 @@ class MySQLSlowLogParser(EntryParser):
                     props.extend(_PROPERTY.findall(line))
                 # any other comment line ("# No InnoDB statistics ...", MariaDB "# explain:") is ignored
             elif not got_db and buf.startswith(b"use ", pos):
-                line = buf[pos:line_end].rstrip(b"\r")
+                line = buf[pos:line_end]
                 semi = line.find(b";")
-                db = line[4 : semi if semi >= 0 else len(line)].decode("utf-8", "replace")
-                got_db = True
+                name = line[4 : semi if semi >= 0 else len(line)]
+                if name:  # pt: m/^use ([^;]+)/ -- "use ;" names no database
+                    db = name.decode("utf-8", "replace")
+                    got_db = True
             elif buf.startswith(b"SET ", pos) and buf.startswith(_META_SET, pos):
                 if not got_set:
                     line = buf[pos:line_end].rstrip(b"\r")
