@@ -50,11 +50,10 @@ _ONE_US = timedelta(microseconds=1)
 _MAX_US = (datetime(9999, 12, 31, 23, 59, 59, tzinfo=_UTC) - _EPOCH) // _ONE_US
 
 try:  # the optional C accelerator: the common entry shape parsed in one call (same results)
-    from .._speedups import mysql_header as _c_header
     from .._speedups import mysql_entries as _c_entries
     from .._speedups import mysql_starts as _c_starts
 except ImportError:  # pragma: no cover - no compiler on this machine
-    _c_header = _c_starts = _c_entries = None
+    _c_starts = _c_entries = None
 
 
 def _to_us(value: datetime) -> int:
@@ -135,26 +134,10 @@ class MySQLSlowLogParser(EntryParser):
     def parse_entry(self, buf: bytes, start: int, end: int, sink: RecordSink) -> bool:
         """Parse one entry; return False when it is not a slow-log entry (rejected).
 
-        The C accelerator takes entries of the common shape; anything else (and everything when
-        it is not built) goes through the line-by-line reference implementation of pt's rules.
+        The line-by-line reference implementation of pt's rules (and the C path's oracle): runs of
+        common-shape entries are taken by `parse_run` before this is called; what reaches here is
+        anything else, or everything without the accelerator.
         """
-        if _c_header is not None:
-            r = _c_header(buf, start, end)
-            if r is not None:
-                ts, user, host, ip, db, schema, tid, qt, lt, rs, rex, ra, bs, query, extra, extra_text = r
-                if ts is None:
-                    ts = self._last_ts
-                self._last_ts = ts
-                if db is None:
-                    db = schema if schema else self._last_db
-                self._last_db = db
-                sink.append_row((ts, user, host, ip, db, tid, qt, lt, rs, rex, ra, bs, query, extra, extra_text,
-                                 sink.base_offset + start, end - start))
-                return True
-        return self._parse_entry_lines(buf, start, end, sink)
-
-    def _parse_entry_lines(self, buf: bytes, start: int, end: int, sink: RecordSink) -> bool:
-        """The reference implementation of pt's rules, line by line (the C path's oracle)."""
         ts = None
         set_ts = None
         iso_ts = None
