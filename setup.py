@@ -6,7 +6,7 @@ setup(
         Extension(
             "dagster_project.slowlog._speedups",
             sources=["dagster_project/slowlog/_speedups.c"],
-            extra_compile_args=["-O2"],
+            extra_compile_args=["-O3"],
             optional=True,  # no compiler: the pure-Python path is used, same results
         )
     ]

@@ -8,6 +8,7 @@
  * and on random input. Queries containing " union" return None (the Python path handles pt's
  * back-referencing UNION rule).
  */
+#define _GNU_SOURCE /* memmem */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
@@ -31,15 +32,22 @@ static inline void buf_putn(buf_t *b, const char *s, Py_ssize_t k) {
     b->n += k;
 }
 
-static inline int is_space(unsigned char c) { /* Perl/Python ASCII \s */
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-static inline int is_word(unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-}
+/* character classes by table: Perl/Python ASCII \s (1) and \w (2) */
+static const unsigned char CCLASS[256] = {
+    ['\t'] = 1, ['\n'] = 1, ['\v'] = 1, ['\f'] = 1, ['\r'] = 1, [' '] = 1,
+    ['0'] = 2, ['1'] = 2, ['2'] = 2, ['3'] = 2, ['4'] = 2, ['5'] = 2, ['6'] = 2, ['7'] = 2, ['8'] = 2, ['9'] = 2,
+    ['A'] = 2, ['B'] = 2, ['C'] = 2, ['D'] = 2, ['E'] = 2, ['F'] = 2, ['G'] = 2, ['H'] = 2, ['I'] = 2, ['J'] = 2,
+    ['K'] = 2, ['L'] = 2, ['M'] = 2, ['N'] = 2, ['O'] = 2, ['P'] = 2, ['Q'] = 2, ['R'] = 2, ['S'] = 2, ['T'] = 2,
+    ['U'] = 2, ['V'] = 2, ['W'] = 2, ['X'] = 2, ['Y'] = 2, ['Z'] = 2, ['_'] = 2,
+    ['a'] = 2, ['b'] = 2, ['c'] = 2, ['d'] = 2, ['e'] = 2, ['f'] = 2, ['g'] = 2, ['h'] = 2, ['i'] = 2, ['j'] = 2,
+    ['k'] = 2, ['l'] = 2, ['m'] = 2, ['n'] = 2, ['o'] = 2, ['p'] = 2, ['q'] = 2, ['r'] = 2, ['s'] = 2, ['t'] = 2,
+    ['u'] = 2, ['v'] = 2, ['w'] = 2, ['x'] = 2, ['y'] = 2, ['z'] = 2,
+};
+static inline __attribute__((always_inline)) int is_space(unsigned char c) { return CCLASS[c] == 1; }
+static inline __attribute__((always_inline)) int is_word(unsigned char c) { return CCLASS[c] == 2; }
 static inline unsigned char lower(unsigned char c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
 
-static int ci_eq(const char *s, Py_ssize_t n, Py_ssize_t i, const char *lit) {
+static inline __attribute__((always_inline)) int ci_eq(const char *s, Py_ssize_t n, Py_ssize_t i, const char *lit) {
     Py_ssize_t k = (Py_ssize_t)strlen(lit);
     if (i < 0 || i + k > n) return 0;
     for (Py_ssize_t j = 0; j < k; j++)
@@ -396,17 +404,18 @@ nomem:
  * line-by-line path, so this function only has to be right for the shapes it accepts.
  * ------------------------------------------------------------------------------------------- */
 
-static int starts_with(const char *s, Py_ssize_t n, Py_ssize_t i, const char *lit) {
+/* always inlined: strlen of the literal folds to a constant */
+static inline __attribute__((always_inline)) int starts_with(const char *s, Py_ssize_t n, Py_ssize_t i, const char *lit) {
     Py_ssize_t k = (Py_ssize_t)strlen(lit);
     return i + k <= n && memcmp(s + i, lit, k) == 0;
 }
 
-static Py_ssize_t find_byte(const char *s, Py_ssize_t from, Py_ssize_t to, char c) {
+static inline Py_ssize_t find_byte(const char *s, Py_ssize_t from, Py_ssize_t to, char c) {
     const char *p = memchr(s + from, c, to - from);
     return p ? p - s : -1;
 }
 
-static Py_ssize_t find_sub(const char *s, Py_ssize_t from, Py_ssize_t to, const char *lit) {
+static inline __attribute__((always_inline)) Py_ssize_t find_sub(const char *s, Py_ssize_t from, Py_ssize_t to, const char *lit) {
     Py_ssize_t k = (Py_ssize_t)strlen(lit);
     for (Py_ssize_t i = from; i + k <= to; i++) {
         const char *p = memchr(s + i, lit[0], to - i);
@@ -500,6 +509,25 @@ static int numeric_chars(const char *s, Py_ssize_t n) {
 
 /* Python float() of an ASCII numeric token: 1 ok, 0 not a float, -1 undecided (leave to Python) */
 static int to_double(const char *s, Py_ssize_t n, double *out) {
+    /* Clinger's fast path for "digits[.digits]" (what the logs write): a mantissa below 2^53
+     * and a power of ten up to 1e22 are exact doubles, so one division rounds correctly. */
+    static const double P10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+                                 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    if (n > 0 && n <= 17) {
+        unsigned long long m = 0;
+        int frac = -1, nd = 0;
+        Py_ssize_t i = 0;
+        for (; i < n; i++) {
+            unsigned char c = s[i];
+            if (c >= '0' && c <= '9') { m = m * 10 + (c - '0'); nd++; if (frac >= 0) frac++; }
+            else if (c == '.' && frac < 0) frac = 0;
+            else break;
+        }
+        if (i == n && nd > 0 && nd <= 15) {
+            *out = frac > 0 ? (double)m / P10[frac] : (double)m;
+            return 1;
+        }
+    }
     char tmp[64];
     if (!numeric_chars(s, n)) return -1;
     memcpy(tmp, s, n);
@@ -526,15 +554,34 @@ static int to_ll(const char *s, Py_ssize_t n, long long *out) {
 
 enum { F_QT, F_LT, F_RS, F_RE, F_RA, F_BS, F_TID, F_N };
 static const char *FIELD_NAMES[] = {"Query_time", "Lock_time", "Rows_sent", "Rows_examined", "Rows_affected", "Bytes_sent", "Thread_id"};
+static const Py_ssize_t FIELD_LENS[] = {10, 9, 9, 13, 13, 10, 9};
 
-#define FAIL_NONE() do { Py_XDECREF(extra); Py_XDECREF(extra_text); Py_XDECREF(schema); Py_RETURN_NONE; } while (0)
+/* One entry's header, as offsets into the buffer (no Python objects): what parse_entry reads. */
+#define MAX_ATTRS 64
+typedef struct { Py_ssize_t n0, n1; double v; } num_attr_t;
+typedef struct { Py_ssize_t n0, n1, v0, v1; } text_attr_t;
+typedef struct {
+    int have_ts;
+    long long ts_us;
+    int have_uh;
+    Py_ssize_t u0, u1, h0, h1, i0, i1; /* user, host (empty: the ip stands in), ip */
+    int have[F_N];
+    double fval[2];
+    long long ival[F_N];
+    int have_schema, have_db;
+    Py_ssize_t s0, s1, d0, d1; /* last `Schema:` value, first `use db` name */
+    Py_ssize_t qs, qe;         /* the query, without trailing whitespace and one ';' */
+    int n_num, n_text;
+    num_attr_t num[MAX_ATTRS];
+    text_attr_t text[MAX_ATTRS];
+} hdr_t;
 
-static PyObject *py_mysql_header(PyObject *self, PyObject *args) {
-    const char *b;
-    Py_ssize_t blen, start, end;
-    if (!PyArg_ParseTuple(args, "y#nn", &b, &blen, &start, &end)) return NULL;
-    if (start < 0 || end > blen || start >= end) Py_RETURN_NONE;
-    PyObject *extra = NULL, *extra_text = NULL, *schema = NULL;
+/* 1: the entry buf[start:end] is of the common shape and *h describes it; 0: anything else
+ * (Python's reference line-by-line path decides, so this only has to be right for what it takes). */
+static int parse_header(const char *b, Py_ssize_t blen, Py_ssize_t start, Py_ssize_t end, hdr_t *h) {
+    if (start < 0 || end > blen || start >= end) return 0;
+    h->n_num = h->n_text = 0;
+    h->have_schema = h->have_db = 0;
 
     /* the header block */
     Py_ssize_t pos = start;
@@ -547,14 +594,13 @@ static PyObject *py_mysql_header(PyObject *self, PyObject *args) {
         } else break;
     }
     Py_ssize_t qs = pos;
-    if (qs >= end) Py_RETURN_NONE;
-    /* an unterminated header line, or an entry not ending in a newline (the input was cut):
-     * the reference path decides */
-    if (b[qs] == '#' || b[end - 1] != '\n') Py_RETURN_NONE;
-    if (find_sub(b, start, qs, "# administrator command:") >= 0) Py_RETURN_NONE;
-    if (find_sub(b, start, qs, "Host: ") < 0) Py_RETURN_NONE;
+    if (qs >= end) return 0;
+    /* an unterminated header line, or an entry not ending in a newline (the input was cut) */
+    if (b[qs] == '#' || b[end - 1] != '\n') return 0;
+    if (find_sub(b, start, qs, "# administrator command:") >= 0) return 0;
+    if (find_sub(b, start, qs, "Host: ") < 0) return 0;
     Py_ssize_t first_nl = find_byte(b, start, qs, '\n');
-    if (find_sub(b, start + 1, first_nl, "# User@Host:") >= 0) Py_RETURN_NONE;
+    if (find_sub(b, start + 1, first_nl, "# User@Host:") >= 0) return 0;
 
     long long ts_us = 0;
     int have_ts = 0;
@@ -569,7 +615,7 @@ static PyObject *py_mysql_header(PyObject *self, PyObject *args) {
             Py_ssize_t tok_e = tr_s;
             while (tok_e < tr_e && !is_space(b[tok_e])) tok_e++;
             int r = iso_us(b + tr_s, tok_e - tr_s, &ts_us);
-            if (r < 0) Py_RETURN_NONE;
+            if (r < 0) return 0;
             have_ts = r;
         }
     }
@@ -586,7 +632,7 @@ static PyObject *py_mysql_header(PyObject *self, PyObject *args) {
                             while (j < nl && is_space(b[j])) j++;
                             Py_ssize_t d0 = j;
                             long long v = 0;
-                            while (j < nl && b[j] >= '0' && b[j] <= '9') { v = v * 10 + (b[j] - '0'); j++; if (j - d0 > 11) Py_RETURN_NONE; }
+                            while (j < nl && b[j] >= '0' && b[j] <= '9') { v = v * 10 + (b[j] - '0'); j++; if (j - d0 > 11) return 0; }
                             if (j > d0) { ts_us = v * 1000000LL; have_ts = 1; break; }
                         }
                     }
@@ -597,9 +643,10 @@ static PyObject *py_mysql_header(PyObject *self, PyObject *args) {
         }
     }
     if (!have_ts && time_line) have_ts = old_us(b + tr_s, tr_e - tr_s, &ts_us);
+    h->have_ts = have_ts;
+    h->ts_us = ts_us;
 
     /* # User@Host: user[user] @ host [ip]  Id: N  (only the unambiguous shape) */
-    PyObject *user = NULL, *host = NULL, *ip = NULL;
     long long tid = -1;
     Py_ssize_t uh = -1;
     for (Py_ssize_t l = start; l < qs;) {
@@ -607,21 +654,22 @@ static PyObject *py_mysql_header(PyObject *self, PyObject *args) {
         if (starts_with(b, nl, l, "# User@Host: ")) { uh = l; break; }
         l = nl + 1;
     }
-    Py_ssize_t uh_end = uh >= 0 ? find_byte(b, uh, qs, '\n') : -1;
-    Py_ssize_t u0 = uh + 13, lb = -1, at = -1, h0 = 0, h1 = 0, i0 = 0, i1 = 0;
+    h->have_uh = uh >= 0;
     if (uh >= 0) {
-        if (u0 >= uh_end || b[u0] == '[') Py_RETURN_NONE;
+        Py_ssize_t uh_end = find_byte(b, uh, qs, '\n');
+        Py_ssize_t u0 = uh + 13, lb, at, h0, h1, i0, i1;
+        if (u0 >= uh_end || b[u0] == '[') return 0;
         lb = find_byte(b, u0, uh_end, '[');
-        if (lb < 0) Py_RETURN_NONE;
+        if (lb < 0) return 0;
         at = find_sub(b, u0, uh_end, "@ ");
-        if (at < lb || find_sub(b, at + 1, uh_end, "@ ") >= 0) Py_RETURN_NONE;
+        if (at < lb || find_sub(b, at + 1, uh_end, "@ ") >= 0) return 0;
         h0 = at + 2;
         h1 = h0;
         while (h1 < uh_end && !is_space(b[h1])) h1++;
-        if (h1 + 1 >= uh_end || b[h1] != ' ' || b[h1 + 1] != '[') Py_RETURN_NONE;
+        if (h1 + 1 >= uh_end || b[h1] != ' ' || b[h1 + 1] != '[') return 0;
         i0 = h1 + 2;
         i1 = find_byte(b, i0, uh_end, ']');
-        if (i1 < 0) Py_RETURN_NONE;
+        if (i1 < 0) return 0;
         Py_ssize_t k = i1 + 1;
         while (k < uh_end && is_space(b[k])) k++;
         if (starts_with(b, uh_end, k, "Id:")) {
@@ -629,15 +677,16 @@ static PyObject *py_mysql_header(PyObject *self, PyObject *args) {
             while (k < uh_end && is_space(b[k])) k++;
             Py_ssize_t d0 = k;
             long long v = 0;
-            while (k < uh_end && b[k] >= '0' && b[k] <= '9') { v = v * 10 + (b[k] - '0'); k++; if (k - d0 > 18) Py_RETURN_NONE; }
+            while (k < uh_end && b[k] >= '0' && b[k] <= '9') { v = v * 10 + (b[k] - '0'); k++; if (k - d0 > 18) return 0; }
             if (k > d0) tid = v;
         }
+        h->u0 = u0; h->u1 = lb; h->i0 = i0; h->i1 = i1;
+        if (h1 > h0) { h->h0 = h0; h->h1 = h1; }
+        else { h->h0 = i0; h->h1 = i1; } /* skip-name-resolve leaves host empty: pt shows the ip */
     }
 
     /* attribute lines: "# Name: value  Name: value ..." */
-    int have[F_N] = {0};
-    double fval[2] = {0, 0};
-    long long ival[F_N] = {0};
+    for (int f = 0; f < F_N; f++) h->have[f] = 0;
     for (Py_ssize_t l = start; l < qs;) {
         Py_ssize_t nl = find_byte(b, l, qs, '\n');
         Py_ssize_t le = nl;
@@ -664,7 +713,7 @@ static PyObject *py_mysql_header(PyObject *self, PyObject *args) {
                     while (i < le && is_word(b[i])) i++;
                     Py_ssize_t n1 = i;
                     if (i >= le || b[i] != ':') continue;
-                    if (n1 - n0 > 6 && memcmp(b + n1 - 6, "Schema", 6) == 0) FAIL_NONE(); /* "XSchema:": Python decides */
+                    if (n1 - n0 > 6 && memcmp(b + n1 - 6, "Schema", 6) == 0) return 0; /* "XSchema:": Python decides */
                     Py_ssize_t j = i + 1;
                     while (j < le && is_space(b[j])) j++;
                     if (j == i + 1) { i = i + 1; continue; }
@@ -681,49 +730,46 @@ static PyObject *py_mysql_header(PyObject *self, PyObject *args) {
                     i = v1;
                     int f = -1;
                     for (int q = 0; q < F_N; q++)
-                        if ((Py_ssize_t)strlen(FIELD_NAMES[q]) == n1 - n0 && memcmp(b + n0, FIELD_NAMES[q], n1 - n0) == 0) { f = q; break; }
+                        if (FIELD_LENS[q] == n1 - n0 && memcmp(b + n0, FIELD_NAMES[q], n1 - n0) == 0) { f = q; break; }
                     if (f == F_QT || f == F_LT) {
                         double d;
                         int r = to_double(b + v0, v1 - v0, &d);
-                        if (r < 0) FAIL_NONE();
-                        if (r) { have[f] = 1; fval[f] = d; } /* an unreadable repeat keeps the earlier value */
+                        if (r < 0) return 0;
+                        if (r) { h->have[f] = 1; h->fval[f] = d; } /* an unreadable repeat keeps the earlier value */
                     } else if (f >= 0) {
                         long long v;
-                        if (to_ll(b + v0, v1 - v0, &v) < 0) FAIL_NONE();
-                        have[f] = 1;
-                        ival[f] = v;
+                        if (to_ll(b + v0, v1 - v0, &v) < 0) return 0;
+                        h->have[f] = 1;
+                        h->ival[f] = v;
                     } else if (n1 - n0 == 6 && memcmp(b + n0, "Schema", 6) == 0) {
-                        Py_XDECREF(schema);
-                        schema = PyUnicode_DecodeUTF8(b + v0, v1 - v0, "replace");
-                        if (!schema) goto error;
+                        h->have_schema = 1;
+                        h->s0 = v0;
+                        h->s1 = v1;
                     } else {
-                        PyObject *name = PyUnicode_DecodeASCII(b + n0, n1 - n0, "replace");
-                        if (!name) goto error;
                         double d;
                         int r = to_double(b + v0, v1 - v0, &d);
-                        PyObject *val = NULL;
+                        if (r == 0) return 0;
                         int text = 0;
-                        if (r == 1) val = PyFloat_FromDouble(d);
-                        else if (r == 0) { Py_DECREF(name); FAIL_NONE(); }
-                        else if ((v1 - v0 == 3 && (memcmp(b + v0, "Yes", 3) == 0 || memcmp(b + v0, "yes", 3) == 0 || memcmp(b + v0, "YES", 3) == 0)))
-                            val = PyFloat_FromDouble(1.0);
+                        if (r == 1) {
+                        } else if ((v1 - v0 == 3 && (memcmp(b + v0, "Yes", 3) == 0 || memcmp(b + v0, "yes", 3) == 0 || memcmp(b + v0, "YES", 3) == 0)))
+                            d = 1.0;
                         else if ((v1 - v0 == 2 && (memcmp(b + v0, "No", 2) == 0 || memcmp(b + v0, "no", 2) == 0 || memcmp(b + v0, "NO", 2) == 0)))
-                            val = PyFloat_FromDouble(0.0);
+                            d = 0.0;
                         else {
                             /* words Python's float() would still accept (inf, nan, ...) go the slow way */
                             char c0 = v0 < v1 ? (char)lower((unsigned char)b[v0]) : 0;
-                            if (c0 == 'i' || c0 == 'n' || c0 == '+' || c0 == '-' || c0 == '.' || (c0 >= '0' && c0 <= '9')) { Py_DECREF(name); FAIL_NONE(); }
-                            val = PyUnicode_DecodeUTF8(b + v0, v1 - v0, "replace");
+                            if (c0 == 'i' || c0 == 'n' || c0 == '+' || c0 == '-' || c0 == '.' || (c0 >= '0' && c0 <= '9')) return 0;
                             text = 1;
                         }
-                        if (!val) { Py_DECREF(name); goto error; }
-                        PyObject **lst = text ? &extra_text : &extra;
-                        if (!*lst && !(*lst = PyList_New(0))) { Py_DECREF(name); Py_DECREF(val); goto error; }
-                        PyObject *pair = PyTuple_Pack(2, name, val);
-                        Py_DECREF(name);
-                        Py_DECREF(val);
-                        if (!pair || PyList_Append(*lst, pair) < 0) { Py_XDECREF(pair); goto error; }
-                        Py_DECREF(pair);
+                        if (text) {
+                            if (h->n_text >= MAX_ATTRS) return 0;
+                            text_attr_t *t = &h->text[h->n_text++];
+                            t->n0 = n0; t->n1 = n1; t->v0 = v0; t->v1 = v1;
+                        } else {
+                            if (h->n_num >= MAX_ATTRS) return 0;
+                            num_attr_t *a = &h->num[h->n_num++];
+                            a->n0 = n0; a->n1 = n1; a->v = d;
+                        }
                     }
                 }
             }
@@ -732,13 +778,12 @@ static PyObject *py_mysql_header(PyObject *self, PyObject *args) {
     }
 
     /* first `use db` line */
-    PyObject *db = NULL;
     for (Py_ssize_t l = start; l < qs;) {
         Py_ssize_t nl = find_byte(b, l, qs, '\n');
         if (starts_with(b, nl, l, "use ")) {
             Py_ssize_t e = l + 4;
             while (e < nl && b[e] != ';') e++;
-            if (e > l + 4) { db = PyUnicode_DecodeUTF8(b + l + 4, e - l - 4, "replace"); if (!db) goto error; break; }
+            if (e > l + 4) { h->have_db = 1; h->d0 = l + 4; h->d1 = e; break; }
         }
         l = nl + 1;
     }
@@ -747,41 +792,19 @@ static PyObject *py_mysql_header(PyObject *self, PyObject *args) {
     Py_ssize_t qe = end;
     while (qe > qs && (b[qe - 1] == ' ' || b[qe - 1] == '\t' || b[qe - 1] == '\n' || b[qe - 1] == '\r' || b[qe - 1] == '\x0b' || b[qe - 1] == '\x0c')) qe--;
     if (qe > qs && b[qe - 1] == ';') qe--;
-
-    if (uh >= 0) {
-        user = PyUnicode_DecodeUTF8(b + u0, lb - u0, "replace");
-        ip = PyUnicode_DecodeUTF8(b + i0, i1 - i0, "replace");
-        host = h1 > h0 ? PyUnicode_DecodeUTF8(b + h0, h1 - h0, "replace") : (Py_XINCREF(ip), ip);
-        if (!user || !host || !ip) { Py_XDECREF(user); Py_XDECREF(host); Py_XDECREF(ip); Py_XDECREF(db); goto error; }
-    } else {
-        user = Py_None; host = Py_None; ip = Py_None;
-        Py_INCREF(Py_None); Py_INCREF(Py_None); Py_INCREF(Py_None);
-    }
-    if (!have[F_TID] && tid >= 0) { have[F_TID] = 1; ival[F_TID] = tid; }
-
-#define OPT_F(k) (have[k] ? PyFloat_FromDouble(fval[k]) : (Py_INCREF(Py_None), Py_None))
-#define OPT_I(k) (have[k] ? PyLong_FromLongLong(ival[k]) : (Py_INCREF(Py_None), Py_None))
-    PyObject *ts = have_ts ? PyLong_FromLongLong(ts_us) : (Py_INCREF(Py_None), Py_None);
-    PyObject *query = PyBytes_FromStringAndSize(b + qs, qe - qs);
-    if (!db) { db = Py_None; Py_INCREF(db); }
-    if (!schema) { schema = Py_None; Py_INCREF(schema); }
-    if (!extra) { extra = Py_None; Py_INCREF(extra); }
-    if (!extra_text) { extra_text = Py_None; Py_INCREF(extra_text); }
-    PyObject *res = Py_BuildValue("(NNNNNNNNNNNNNNNN)", ts, user, host, ip, db, schema, OPT_I(F_TID), OPT_F(F_QT),
-                                  OPT_F(F_LT), OPT_I(F_RS), OPT_I(F_RE), OPT_I(F_RA), OPT_I(F_BS), query, extra, extra_text);
-    return res;
-error:
-    Py_XDECREF(extra);
-    Py_XDECREF(extra_text);
-    Py_XDECREF(schema);
-    return NULL;
+    h->qs = qs;
+    h->qe = qe;
+    if (!h->have[F_TID] && tid >= 0) { h->have[F_TID] = 1; h->ival[F_TID] = tid; }
+    return 1;
 }
 
 
 /* Entry starts of a MySQL slow log in buf[0:end] (engines/mysql.py::MySQLSlowLogParser.starts):
  * "# Time: " / "# User@Host: " lines (a User@Host line right after a Time line belongs to it),
  * the '#' of every ";\n#" / ";\r\n#" whose line is not a `use`/`SET` attribute, and 0 when the
- * buffer starts with '#'. Sorted, unique. */
+ * buffer starts with '#'. Sorted, unique. Returns (starts, banner_hint): the hint is False only
+ * when no line can be a server banner (those start with 'T' -- "Tcp port", "Time Id Command" --
+ * or contain "Version" without starting with '#'), which spares a regex over the buffer. */
 static PyObject *py_mysql_starts(PyObject *self, PyObject *args) {
     const char *b;
     Py_ssize_t n, end;
@@ -790,9 +813,12 @@ static PyObject *py_mysql_starts(PyObject *self, PyObject *args) {
     PyObject *out = PyList_New(0);
     if (!out) return NULL;
     Py_ssize_t prev_time_end = -1, last = -1;
+    int hint = 0;
     for (Py_ssize_t ls = 0; ls < end;) {
         Py_ssize_t nl = find_byte(b, ls, end, '\n');
         Py_ssize_t start = -1;
+        if (b[ls] != '#' && !hint)
+            hint = b[ls] == 'T' || memmem(b + ls, (nl < 0 ? end : nl) - ls, "Version", 7) != NULL;
         if (b[ls] == '#') {
             if (starts_with(b, end, ls, "# Time: ")) {
                 start = ls;
@@ -821,71 +847,380 @@ static PyObject *py_mysql_starts(PyObject *self, PyObject *args) {
         if (nl < 0) break;
         ls = nl + 1;
     }
-    return out;
+    return Py_BuildValue("(NO)", out, hint ? Py_True : Py_False);
 }
 
 
-/* A run of consecutive entries: points[i] .. points[j] are entry starts (the last one is the
- * chunk's cut). Parses entries until one is not of the common shape (or `limit` rows), applying
- * ts/db inheritance; returns (rows, next_index, last_ts, last_db, event_bytes). Each row is the
- * RecordSink tuple (ts_us, user, host, ip, db, thread_id, query_time, lock_time, rows_sent,
- * rows_examined, rows_affected, bytes_sent, query_bytes, extra, extra_text, offset, length). */
-static PyObject *py_mysql_entries(PyObject *self, PyObject *args) {
+/* ---------------------------------------------------------------------------------------------
+ * Columnar output: runs of common-shape entries written straight into Arrow buffers (validity
+ * bitmaps, int64/float64 values, int32 offsets + UTF-8 data), so no Python object is made per
+ * event. engines/mysql.py wraps the buffers with pyarrow.Array.from_buffers (zero copy).
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct { char *p; Py_ssize_t n, cap; } gbuf_t;
+
+static int g_reserve(gbuf_t *g, Py_ssize_t k) {
+    if (g->n + k <= g->cap) return 1;
+    Py_ssize_t cap = g->cap ? g->cap * 2 : 4096;
+    while (cap < g->n + k) cap *= 2;
+    char *p = (char *)PyMem_Realloc(g->p, cap);
+    if (!p) { PyErr_NoMemory(); return 0; }
+    g->p = p;
+    g->cap = cap;
+    return 1;
+}
+static inline int g_put(gbuf_t *g, const void *s, Py_ssize_t k) {
+    if (!g_reserve(g, k)) return 0;
+    memcpy(g->p + g->n, s, k);
+    g->n += k;
+    return 1;
+}
+
+/* Strict UTF-8 as CPython decodes it (no surrogates, no overlongs, <= U+10FFFF). */
+static int utf8_valid(const unsigned char *s, Py_ssize_t n) {
+    Py_ssize_t i = 0;
+    while (i < n) {
+        if (i + 8 <= n) {
+            unsigned long long w;
+            memcpy(&w, s + i, 8);
+            if (!(w & 0x8080808080808080ULL)) { i += 8; continue; }
+        }
+        unsigned char c = s[i];
+        if (c < 0x80) { i++; continue; }
+        if (c >= 0xC2 && c <= 0xDF) {
+            if (i + 1 >= n || (s[i + 1] & 0xC0) != 0x80) return 0;
+            i += 2;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            if (i + 2 >= n || (s[i + 1] & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80) return 0;
+            if ((c == 0xE0 && s[i + 1] < 0xA0) || (c == 0xED && s[i + 1] >= 0xA0)) return 0;
+            i += 3;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            if (i + 3 >= n || (s[i + 1] & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80 || (s[i + 3] & 0xC0) != 0x80) return 0;
+            if ((c == 0xF0 && s[i + 1] < 0x90) || (c == 0xF4 && s[i + 1] >= 0x90)) return 0;
+            i += 4;
+        } else return 0;
+    }
+    return 1;
+}
+
+/* bytes.decode("utf-8", "replace"), encoded back: what the reference path stores */
+static int put_utf8(gbuf_t *g, const char *s, Py_ssize_t n) {
+    if (utf8_valid((const unsigned char *)s, n)) return g_put(g, s, n);
+    PyObject *u = PyUnicode_DecodeUTF8(s, n, "replace");
+    if (!u) return 0;
+    Py_ssize_t k;
+    const char *p = PyUnicode_AsUTF8AndSize(u, &k);
+    int ok = p && g_put(g, p, k);
+    Py_DECREF(u);
+    return ok;
+}
+
+enum { K_I64, K_F64, K_STR };
+typedef struct {
+    int kind;
+    gbuf_t valid; /* one byte per row (packed into a bitmap at the end) */
+    gbuf_t vals;  /* int64 / float64 values, or int32 offsets (one more than rows) */
+    gbuf_t data;  /* string bytes */
+    Py_ssize_t nulls;
+} col_t;
+
+static int col_init(col_t *c, int kind) {
+    memset(c, 0, sizeof(*c));
+    c->kind = kind;
+    if (kind == K_STR) { int32_t z = 0; return g_put(&c->vals, &z, 4); }
+    return 1;
+}
+static void col_free(col_t *c) { PyMem_Free(c->valid.p); PyMem_Free(c->vals.p); PyMem_Free(c->data.p); }
+static inline int col_valid(col_t *c, int ok) {
+    char v = (char)(ok != 0);
+    c->nulls += !ok;
+    return g_put(&c->valid, &v, 1);
+}
+static inline int col_i64(col_t *c, long long v, int ok) { if (!ok) v = 0; return col_valid(c, ok) && g_put(&c->vals, &v, 8); }
+static inline int col_f64(col_t *c, double v, int ok) { if (!ok) v = 0.0; return col_valid(c, ok) && g_put(&c->vals, &v, 8); }
+static inline int col_end_str(col_t *c, int ok) {
+    if (c->data.n > 0x7fffffffLL) { PyErr_SetString(PyExc_OverflowError, "string column over 2 GiB"); return 0; }
+    int32_t off = (int32_t)c->data.n;
+    return col_valid(c, ok) && g_put(&c->vals, &off, 4);
+}
+static inline int col_str(col_t *c, const char *s, Py_ssize_t n, int ok) {
+    return (!ok || put_utf8(&c->data, s, n)) && col_end_str(c, ok);
+}
+
+/* (validity bitmap or None, values, data or None) as bytes objects */
+static PyObject *col_export(col_t *c) {
+    PyObject *bitmap = Py_None;
+    Py_ssize_t rows = c->valid.n;
+    if (c->nulls) {
+        bitmap = PyBytes_FromStringAndSize(NULL, (rows + 7) / 8);
+        if (!bitmap) return NULL;
+        unsigned char *bm = (unsigned char *)PyBytes_AS_STRING(bitmap);
+        memset(bm, 0, (rows + 7) / 8);
+        for (Py_ssize_t r = 0; r < rows; r++)
+            if (c->valid.p[r]) bm[r >> 3] |= (unsigned char)(1u << (r & 7));
+    } else Py_INCREF(bitmap);
+    PyObject *vals = PyBytes_FromStringAndSize(c->vals.p ? c->vals.p : "", c->vals.n);
+    PyObject *data = c->kind == K_STR ? PyBytes_FromStringAndSize(c->data.p ? c->data.p : "", c->data.n) : (Py_INCREF(Py_None), Py_None);
+    if (!vals || !data) { Py_DECREF(bitmap); Py_XDECREF(vals); Py_XDECREF(data); return NULL; }
+    return Py_BuildValue("(NNN)", bitmap, vals, data);
+}
+
+/* ---- query -> class: pt's fingerprint, remembered per distinct query text ---------------- */
+
+#define QCACHE_SLOTS (1 << 18)          /* open addressing, at most half full */
+#define QCACHE_MAX_QUERY 4096           /* longer queries are fingerprinted every time */
+#define QCACHE_ARENA (32 << 20)         /* query bytes kept; cleared when full (bounded memory) */
+
+typedef struct { unsigned long long h; Py_ssize_t at; int32_t id; int32_t len; } qslot_t;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *fallback; /* callable(query bytes) -> fingerprint bytes, when the C port declines */
+    PyObject *fp_ids;   /* fingerprint bytes -> class id */
+    PyObject *fps;      /* class id -> fingerprint bytes */
+    Py_ssize_t max_classes;
+    long generation;    /* bumped when the table is cleared: ids restart */
+    qslot_t *slots;
+    Py_ssize_t used;
+    char *arena;
+    Py_ssize_t arena_n;
+} ClassTable;
+
+static unsigned long long hash_bytes(const char *s, Py_ssize_t n) {
+    unsigned long long h = 0x9E3779B97F4A7C15ULL ^ (unsigned long long)n;
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        unsigned long long w;
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
+        h ^= h >> 32;
+    }
+    unsigned long long w = 0;
+    memcpy(&w, s + i, n - i);
+    h = (h ^ w) * 0xC4CEB9FE1A85EC53ULL;
+    h ^= h >> 29;
+    return h;
+}
+
+static void qcache_clear(ClassTable *t) {
+    for (Py_ssize_t k = 0; k < QCACHE_SLOTS; k++) t->slots[k].id = -1;
+    t->used = 0;
+    t->arena_n = 0;
+}
+
+static int classtable_reset(ClassTable *t) {
+    qcache_clear(t);
+    PyDict_Clear(t->fp_ids);
+    if (PyList_SetSlice(t->fps, 0, PyList_GET_SIZE(t->fps), NULL) < 0) return 0;
+    t->generation++;
+    return 1;
+}
+
+/* class id of a query (-1: error set) */
+static int32_t class_of(ClassTable *t, const char *q, Py_ssize_t n) {
+    unsigned long long h = 0;
+    Py_ssize_t slot = -1;
+    if (n <= QCACHE_MAX_QUERY) {
+        h = hash_bytes(q, n);
+        slot = (Py_ssize_t)(h & (QCACHE_SLOTS - 1));
+        while (t->slots[slot].id >= 0) {
+            qslot_t *s = &t->slots[slot];
+            if (s->h == h && s->len == n && memcmp(t->arena + s->at, q, n) == 0) return s->id;
+            slot = (slot + 1) & (QCACHE_SLOTS - 1);
+        }
+    }
+    PyObject *fp = fingerprint_bytes(q, n);
+    if (fp == Py_None) {
+        Py_DECREF(fp);
+        fp = PyObject_CallFunction(t->fallback, "y#", q, n);
+        if (fp && !PyBytes_Check(fp)) { Py_DECREF(fp); PyErr_SetString(PyExc_TypeError, "fingerprint fallback must return bytes"); return -1; }
+    }
+    if (!fp) return -1;
+    int32_t id;
+    PyObject *known = PyDict_GetItemWithError(t->fp_ids, fp);
+    if (known) id = (int32_t)PyLong_AsLong(known);
+    else {
+        if (PyErr_Occurred()) { Py_DECREF(fp); return -1; }
+        id = (int32_t)PyList_GET_SIZE(t->fps);
+        PyObject *v = PyLong_FromLong(id);
+        if (!v || PyDict_SetItem(t->fp_ids, fp, v) < 0 || PyList_Append(t->fps, fp) < 0) { Py_XDECREF(v); Py_DECREF(fp); return -1; }
+        Py_DECREF(v);
+    }
+    Py_DECREF(fp);
+    if (slot >= 0) {
+        if (t->used * 2 >= QCACHE_SLOTS || t->arena_n + n > QCACHE_ARENA) {
+            qcache_clear(t);
+            slot = (Py_ssize_t)(h & (QCACHE_SLOTS - 1));
+        }
+        qslot_t *s = &t->slots[slot];
+        memcpy(t->arena + t->arena_n, q, n);
+        s->h = h; s->at = t->arena_n; s->len = (int32_t)n; s->id = id;
+        t->arena_n += n;
+        t->used++;
+    }
+    return id;
+}
+
+static int ClassTable_init(ClassTable *t, PyObject *args, PyObject *kw) {
+    static char *names[] = {"fallback", "max_classes", NULL};
+    PyObject *fallback;
+    Py_ssize_t max_classes = 50000;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|n", names, &fallback, &max_classes)) return -1;
+    Py_INCREF(fallback);
+    Py_XSETREF(t->fallback, fallback);
+    t->max_classes = max_classes;
+    if (!t->fp_ids && !(t->fp_ids = PyDict_New())) return -1;
+    if (!t->fps && !(t->fps = PyList_New(0))) return -1;
+    if (!t->slots && !(t->slots = (qslot_t *)PyMem_Malloc(sizeof(qslot_t) * QCACHE_SLOTS))) { PyErr_NoMemory(); return -1; }
+    if (!t->arena && !(t->arena = (char *)PyMem_Malloc(QCACHE_ARENA))) { PyErr_NoMemory(); return -1; }
+    return classtable_reset(t) ? 0 : -1;
+}
+
+static void ClassTable_dealloc(ClassTable *t) {
+    Py_XDECREF(t->fallback);
+    Py_XDECREF(t->fp_ids);
+    Py_XDECREF(t->fps);
+    PyMem_Free(t->slots);
+    PyMem_Free(t->arena);
+    Py_TYPE(t)->tp_free((PyObject *)t);
+}
+
+static PyObject *ClassTable_get_fps(ClassTable *t, void *unused) { Py_INCREF(t->fps); return t->fps; }
+static PyObject *ClassTable_get_generation(ClassTable *t, void *unused) { return PyLong_FromLong(t->generation); }
+
+static PyGetSetDef ClassTable_getset[] = {
+    {"fps", (getter)ClassTable_get_fps, NULL, "fingerprint bytes by class id (do not modify)", NULL},
+    {"generation", (getter)ClassTable_get_generation, NULL, "bumped whenever the ids restart", NULL},
+    {NULL},
+};
+
+static PyTypeObject ClassTableType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "dagster_project.slowlog._speedups.ClassTable",
+    .tp_basicsize = sizeof(ClassTable),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "query text -> class id, by pt's fingerprint; bounded (cleared when full)",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)ClassTable_init,
+    .tp_dealloc = (destructor)ClassTable_dealloc,
+    .tp_getset = ClassTable_getset,
+};
+
+/* ---- mysql_columns ---------------------------------------------------------------------- */
+
+enum { C_TS, C_USER, C_HOST, C_IP, C_DB, C_TID, C_QT, C_LT, C_RS, C_RE, C_RA, C_BS, C_QUERY, C_OFF, C_LEN,
+       C_XKEY, C_XVAL, C_TKEY, C_TVAL, C_N };
+static const int COL_KIND[C_N] = {K_I64, K_STR, K_STR, K_STR, K_STR, K_I64, K_F64, K_F64, K_I64, K_I64, K_I64, K_I64,
+                                  K_STR, K_I64, K_I64, K_STR, K_F64, K_STR, K_STR};
+
+/* mysql_columns(buf, points, i, base, last_ts, last_db, limit, classes)
+ *   -> (next_index, event_bytes, rows, last_ts, last_db, columns, extra_offsets, text_offsets, class_ids)
+ * Parses consecutive entries points[i]..points[j] (the last point is the chunk's cut) until one
+ * is not of the common shape or `limit` rows are done, with ts/db inheritance as parse_entry.
+ * columns: one (bitmap|None, values, data|None) per C_* column; the two map columns are
+ * (bitmap|None, int32 offsets) over their key/value columns; class_ids: int32 per row. */
+static PyObject *py_mysql_columns(PyObject *self, PyObject *args) {
     PyObject *bufobj, *points, *last_ts, *last_db;
+    ClassTable *classes;
     Py_ssize_t i, base, limit;
-    if (!PyArg_ParseTuple(args, "SO!nnOOn", &bufobj, &PyList_Type, &points, &i, &base, &last_ts, &last_db, &limit))
+    if (!PyArg_ParseTuple(args, "SO!nnOOnO!", &bufobj, &PyList_Type, &points, &i, &base, &last_ts, &last_db, &limit,
+                          &ClassTableType, &classes))
         return NULL;
+    if (last_ts != Py_None && !PyLong_Check(last_ts)) { PyErr_SetString(PyExc_TypeError, "last_ts: int or None"); return NULL; }
+    if (last_db != Py_None && !PyUnicode_Check(last_db)) { PyErr_SetString(PyExc_TypeError, "last_db: str or None"); return NULL; }
+    const char *b = PyBytes_AS_STRING(bufobj);
+    Py_ssize_t blen = PyBytes_GET_SIZE(bufobj);
     Py_ssize_t npoints = PyList_GET_SIZE(points);
-    PyObject *rows = PyList_New(0);
-    if (!rows) return NULL;
-    Py_INCREF(last_ts);
-    Py_INCREF(last_db);
+    if (PyList_GET_SIZE(classes->fps) > classes->max_classes && !classtable_reset(classes)) return NULL;
+
+    /* inherited state: the previous ts (int) and db (span in buf, or the caller's str) */
+    int have_last_ts = last_ts != Py_None;
+    long long last_ts_us = have_last_ts ? PyLong_AsLongLong(last_ts) : 0;
+    if (have_last_ts && last_ts_us == -1 && PyErr_Occurred()) return NULL;
+    const char *ldb = NULL;
+    Py_ssize_t ldb_n = 0;
+    int ldb_valid = last_db != Py_None, ldb_from_buf = 0;
+    if (ldb_valid && !(ldb = PyUnicode_AsUTF8AndSize(last_db, &ldb_n))) return NULL;
+
+    col_t cols[C_N];
+    gbuf_t xoff = {0}, xvalid = {0}, toff = {0}, tvalid = {0}, ids = {0};
+    Py_ssize_t xnulls = 0, tnulls = 0;
+    int k, ok = 1;
+    for (k = 0; k < C_N; k++) ok &= col_init(&cols[k], COL_KIND[k]);
+    int32_t zero = 0;
+    ok = ok && g_put(&xoff, &zero, 4) && g_put(&toff, &zero, 4);
     long long event_bytes = 0;
-    while (i + 1 < npoints && PyList_GET_SIZE(rows) < limit) {
+    Py_ssize_t rows = 0;
+    hdr_t h;
+    while (ok && i + 1 < npoints && rows < limit) {
         Py_ssize_t pos = PyLong_AsSsize_t(PyList_GET_ITEM(points, i));
         Py_ssize_t nxt = PyLong_AsSsize_t(PyList_GET_ITEM(points, i + 1));
-        if (pos == -1 && PyErr_Occurred()) goto error;
-        if (nxt <= pos) break;
-        PyObject *a = Py_BuildValue("(Onn)", bufobj, pos, nxt);
-        if (!a) goto error;
-        PyObject *r = py_mysql_header(NULL, a);
-        Py_DECREF(a);
-        if (!r) goto error;
-        if (r == Py_None) { Py_DECREF(r); break; }
-        /* r = (ts, user, host, ip, db, schema, tid, qt, lt, rs, re, ra, bs, query, extra, extra_text) */
-        PyObject *ts = PyTuple_GET_ITEM(r, 0);
-        if (ts == Py_None) ts = last_ts;
-        PyObject *db = PyTuple_GET_ITEM(r, 4);
-        if (db == Py_None) {
-            PyObject *schema = PyTuple_GET_ITEM(r, 5);
-            db = (schema != Py_None && PyUnicode_GET_LENGTH(schema) > 0) ? schema : last_db;
+        if ((pos == -1 || nxt == -1) && PyErr_Occurred()) { ok = 0; break; }
+        if (nxt <= pos || !parse_header(b, blen, pos, nxt, &h)) break;
+        if (cols[C_QUERY].data.n + (h.qe - h.qs) * 3 > 0x7fff0000LL) break; /* keep offsets in int32 */
+        if (h.have_ts) { have_last_ts = 1; last_ts_us = h.ts_us; }
+        if (h.have_db) { ldb = b + h.d0; ldb_n = h.d1 - h.d0; ldb_valid = 1; ldb_from_buf = 1; }
+        else if (h.have_schema && h.s1 > h.s0) { ldb = b + h.s0; ldb_n = h.s1 - h.s0; ldb_valid = 1; ldb_from_buf = 1; }
+        int32_t cls = class_of(classes, b + h.qs, h.qe - h.qs);
+        if (cls < 0) { ok = 0; break; }
+        ok = col_i64(&cols[C_TS], last_ts_us, have_last_ts) &&
+             col_str(&cols[C_USER], b + h.u0, h.u1 - h.u0, h.have_uh) &&
+             col_str(&cols[C_HOST], b + h.h0, h.h1 - h.h0, h.have_uh) &&
+             col_str(&cols[C_IP], b + h.i0, h.i1 - h.i0, h.have_uh) &&
+             col_str(&cols[C_DB], ldb, ldb_n, ldb_valid) &&
+             col_i64(&cols[C_TID], h.ival[F_TID], h.have[F_TID]) &&
+             col_f64(&cols[C_QT], h.fval[F_QT], h.have[F_QT]) &&
+             col_f64(&cols[C_LT], h.fval[F_LT], h.have[F_LT]) &&
+             col_i64(&cols[C_RS], h.ival[F_RS], h.have[F_RS]) &&
+             col_i64(&cols[C_RE], h.ival[F_RE], h.have[F_RE]) &&
+             col_i64(&cols[C_RA], h.ival[F_RA], h.have[F_RA]) &&
+             col_i64(&cols[C_BS], h.ival[F_BS], h.have[F_BS]) &&
+             col_str(&cols[C_QUERY], b + h.qs, h.qe - h.qs, 1) &&
+             col_i64(&cols[C_OFF], base + pos, 1) &&
+             col_i64(&cols[C_LEN], nxt - pos, 1) &&
+             g_put(&ids, &cls, 4);
+        for (int a = 0; ok && a < h.n_num; a++)
+            ok = col_str(&cols[C_XKEY], b + h.num[a].n0, h.num[a].n1 - h.num[a].n0, 1) && col_f64(&cols[C_XVAL], h.num[a].v, 1);
+        for (int a = 0; ok && a < h.n_text; a++)
+            ok = col_str(&cols[C_TKEY], b + h.text[a].n0, h.text[a].n1 - h.text[a].n0, 1) &&
+                 col_str(&cols[C_TVAL], b + h.text[a].v0, h.text[a].v1 - h.text[a].v0, 1);
+        if (ok) {
+            int32_t xo = (int32_t)cols[C_XVAL].valid.n, to = (int32_t)cols[C_TVAL].valid.n;
+            char xv = h.n_num > 0, tv = h.n_text > 0; /* an empty map is null, as the reference path */
+            xnulls += !xv;
+            tnulls += !tv;
+            ok = g_put(&xoff, &xo, 4) && g_put(&xvalid, &xv, 1) && g_put(&toff, &to, 4) && g_put(&tvalid, &tv, 1);
         }
-        Py_INCREF(ts);
-        Py_DECREF(last_ts);
-        last_ts = ts;
-        Py_INCREF(db);
-        Py_DECREF(last_db);
-        last_db = db;
-        PyObject *row = PyTuple_New(17);
-        if (!row) { Py_DECREF(r); goto error; }
-        Py_INCREF(ts); PyTuple_SET_ITEM(row, 0, ts);
-        for (int k = 1; k <= 3; k++) { PyObject *v = PyTuple_GET_ITEM(r, k); Py_INCREF(v); PyTuple_SET_ITEM(row, k, v); }
-        Py_INCREF(db); PyTuple_SET_ITEM(row, 4, db);
-        for (int k = 6; k <= 15; k++) { PyObject *v = PyTuple_GET_ITEM(r, k); Py_INCREF(v); PyTuple_SET_ITEM(row, k - 1, v); }
-        PyTuple_SET_ITEM(row, 15, PyLong_FromSsize_t(base + pos));
-        PyTuple_SET_ITEM(row, 16, PyLong_FromSsize_t(nxt - pos));
-        Py_DECREF(r);
-        if (!PyTuple_GET_ITEM(row, 15) || !PyTuple_GET_ITEM(row, 16) || PyList_Append(rows, row) < 0) { Py_DECREF(row); goto error; }
-        Py_DECREF(row);
         event_bytes += nxt - pos;
+        rows++;
         i++;
     }
-    return Py_BuildValue("(NnNNL)", rows, i, last_ts, last_db, event_bytes);
-error:
-    Py_DECREF(rows);
-    Py_DECREF(last_ts);
-    Py_DECREF(last_db);
-    return NULL;
+    PyObject *result = NULL;
+    if (ok) {
+        PyObject *colt = PyTuple_New(C_N);
+        PyObject *new_ts = have_last_ts ? PyLong_FromLongLong(last_ts_us) : (Py_INCREF(Py_None), Py_None);
+        PyObject *new_db;
+        if (!ldb_valid) { new_db = Py_None; Py_INCREF(new_db); }
+        else if (ldb_from_buf) new_db = PyUnicode_DecodeUTF8(ldb, ldb_n, "replace");
+        else { new_db = last_db; Py_INCREF(new_db); }
+        for (k = 0; colt && k < C_N; k++) {
+            PyObject *c = col_export(&cols[k]);
+            if (!c) { Py_CLEAR(colt); break; }
+            PyTuple_SET_ITEM(colt, k, c);
+        }
+        /* map validity: reuse the column export on a fake column */
+        col_t xm = {K_I64, xvalid, xoff, {0}, xnulls}, tm = {K_I64, tvalid, toff, {0}, tnulls};
+        PyObject *xmap = colt ? col_export(&xm) : NULL, *tmap = colt ? col_export(&tm) : NULL;
+        PyObject *idb = PyBytes_FromStringAndSize(ids.p ? ids.p : "", ids.n);
+        if (colt && new_ts && new_db && xmap && tmap && idb)
+            result = Py_BuildValue("(nLnNNNNNN)", i, event_bytes, rows, new_ts, new_db, colt, xmap, tmap, idb);
+        else {
+            Py_XDECREF(colt); Py_XDECREF(new_ts); Py_XDECREF(new_db); Py_XDECREF(xmap); Py_XDECREF(tmap); Py_XDECREF(idb);
+        }
+    }
+    for (k = 0; k < C_N; k++) col_free(&cols[k]);
+    PyMem_Free(xoff.p); PyMem_Free(xvalid.p); PyMem_Free(toff.p); PyMem_Free(tvalid.p); PyMem_Free(ids.p);
+    return result;
 }
 
 static PyObject *py_fingerprint(PyObject *self, PyObject *arg) {
@@ -895,16 +1230,26 @@ static PyObject *py_fingerprint(PyObject *self, PyObject *arg) {
     return fingerprint_bytes(s, n);
 }
 
+
 static PyMethodDef methods[] = {
     {"fingerprint_bytes", py_fingerprint, METH_O,
      "pt-query-digest fingerprint of a query given as bytes; None when the Python path must decide."},
     {"mysql_starts", py_mysql_starts, METH_VARARGS, "Entry start offsets of a MySQL slow log buffer."},
-    {"mysql_entries", py_mysql_entries, METH_VARARGS, "Parse a run of common-shape entries into RecordSink rows."},
-    {"mysql_header", py_mysql_header, METH_VARARGS,
-     "Parse a MySQL slow-log entry buf[start:end] of the common shape; None for anything else."},
+    {"mysql_columns", py_mysql_columns, METH_VARARGS, "Parse a run of common-shape entries into Arrow column buffers."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_speedups", NULL, -1, methods};
 
-PyMODINIT_FUNC PyInit__speedups(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__speedups(void) {
+    if (PyType_Ready(&ClassTableType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    Py_INCREF(&ClassTableType);
+    if (PyModule_AddObject(m, "ClassTable", (PyObject *)&ClassTableType) < 0) {
+        Py_DECREF(&ClassTableType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

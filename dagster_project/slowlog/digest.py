@@ -309,7 +309,9 @@ class Digest:
                 common = cs.attrs[a].most_common(1)
                 entry[a] = common[0][0] if common else None
             out.append(entry)
-        out.sort(key=lambda e: (-e["query_time"]["sum"], -e["count"], e["checksum"]))
+        # rounded to ns: float sums differ in the last bit with batch boundaries (serial vs parallel),
+        # which must not reorder classes of equal total time
+        out.sort(key=lambda e: (-round(e["query_time"]["sum"], 9), -e["count"], e["checksum"]))
         return out
 
     def to_table(self, day: date | str | None = None) -> pa.Table:

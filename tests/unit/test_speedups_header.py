@@ -11,7 +11,7 @@ from dagster_project.slowlog.engines import mysql
 from dagster_project.slowlog.parse import parse_log
 from tests.conftest import CORPUS, PERCONA
 
-pytestmark = pytest.mark.skipif(mysql._c_entries is None, reason="C accelerator not built (no compiler)")
+pytestmark = pytest.mark.skipif(mysql._c_columns is None, reason="C accelerator not built (no compiler)")
 
 
 def _same(a, b) -> bool:
@@ -22,7 +22,7 @@ def _both(data: bytes, monkeypatch):
     with_c = parse_log(io.BytesIO(data)).read_all()
     with monkeypatch.context() as m:
         m.setattr(mysql, "_c_starts", None)
-        m.setattr(mysql, "_c_entries", None)
+        m.setattr(mysql, "_c_columns", None)
         without = parse_log(io.BytesIO(data)).read_all()
     return with_c, without
 

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 
+import numpy as np
 import pyarrow as pa
 
 from ..events import EVENT_SCHEMA
@@ -147,6 +148,18 @@ class RecordSink:
         if len(self._rows) >= self.batch_rows:
             self.flush()
 
+    def add_arrays(self, n: int, arrays: dict) -> None:
+        """A native parser's ready columns (every EVENT_SCHEMA column but the constant ones) as
+        one batch; rows gathered before it are flushed first, so batches keep the file's order."""
+        self.flush()
+        columns = []
+        for f in EVENT_SCHEMA:
+            array = arrays.get(f.name)
+            if array is None:
+                array = _constant(getattr(self, f.name), n, f.type)
+            columns.append(array)
+        self.ready.append(pa.RecordBatch.from_arrays(columns, schema=EVENT_SCHEMA))
+
     @property
     def room(self) -> int:
         """Rows that still fit in the current batch."""
@@ -197,6 +210,12 @@ class RecordSink:
             else:
                 arrays.append(pa.array(columns[name], f.type))
         self.ready.append(pa.RecordBatch.from_arrays(arrays, schema=EVENT_SCHEMA))
+
+
+def _constant(value, n: int, arrow_type) -> pa.Array:
+    if value is None:
+        return pa.nulls(n, arrow_type)
+    return pa.array([value], arrow_type).take(pa.array(np.zeros(n, np.int32)))
 
 
 def sink_for(parser: "EntryParser", **kwargs) -> RecordSink:

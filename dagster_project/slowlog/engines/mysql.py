@@ -13,6 +13,13 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
+import hashlib
+
+import numpy as np
+import pyarrow as pa
+
+from ..events import EVENT_SCHEMA
+from ..fingerprint import fingerprint_raw
 from .base import EntryParser, RecordSink
 
 # An entry starts at one of these lines (MariaDB and MySQL 5.1 omit `# Time:` when the second
@@ -49,11 +56,12 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
 _ONE_US = timedelta(microseconds=1)
 _MAX_US = (datetime(9999, 12, 31, 23, 59, 59, tzinfo=_UTC) - _EPOCH) // _ONE_US
 
-try:  # the optional C accelerator: the common entry shape parsed in one call (same results)
-    from .._speedups import mysql_entries as _c_entries
+try:  # the optional C accelerator: runs of common-shape entries parsed straight into Arrow buffers
+    from .._speedups import ClassTable as _ClassTable
+    from .._speedups import mysql_columns as _c_columns
     from .._speedups import mysql_starts as _c_starts
 except ImportError:  # pragma: no cover - no compiler on this machine
-    _c_starts = _c_entries = None
+    _c_starts = _c_columns = _ClassTable = None
 
 
 def _to_us(value: datetime) -> int:
@@ -81,17 +89,25 @@ class MySQLSlowLogParser(EntryParser):
     engine = "mysql"
     entry_start = ENTRY_START
     banner = BANNER_LINE
-    banner_hints = (b"d, Version", b" Id Command", b"Tcp port", b"TCP port", b"Tcp Port", b"TCP Port")
+    # cheap pre-checks before the banner regex runs over a buffer: every banner line contains one
+    banner_hints = (b"Version", b"Command", b"port:", b"Port:")
 
     def __init__(self) -> None:
         self._last_ts = None
         self._last_db = None
         self._ts_cache: dict[bytes, datetime | None] = {}
+        self._banner_hint: tuple[bytes | None, bool] = (None, True)
+        self._classes = None  # the C path's query -> class table, made on first use
+        self._class_gen = -1
+        self._class_fp: list[str] = []  # class id -> fingerprint text / checksum
+        self._class_cs: list[str] = []
 
     def starts(self, buf: bytes, begin: int, end: int) -> list[int]:
         """Offsets in buf[begin:end] where an entry starts."""
         if begin == 0 and _c_starts is not None:
-            return _c_starts(buf, end)
+            out, hint = _c_starts(buf, end)
+            self._banner_hint = (buf, hint)  # spares banners() the hint search over the same buffer
+            return out
         out = self._header_starts(buf, begin, end)
         extra = []
         for m in _AFTER_STATEMENT.finditer(buf, begin, end):
@@ -120,16 +136,49 @@ class MySQLSlowLogParser(EntryParser):
             out.append(pos)
         return out
 
+    def banners(self, buf: bytes, begin: int, end: int) -> list[tuple[int, int]]:
+        seen, hint = self._banner_hint
+        if seen is buf and not hint:
+            return []
+        return super().banners(buf, begin, end)
+
     def parse_run(self, buf: bytes, points: list[int], i: int, sink: RecordSink) -> tuple[int, int, int]:
         """Native fast path over consecutive entries points[i], points[i+1], ...; returns
         (index of the first entry not parsed, event bytes, events). 0 events when unavailable."""
-        if _c_entries is None:
+        if _c_columns is None:
             return i, 0, 0
-        rows, j, self._last_ts, self._last_db, nbytes = _c_entries(
-            buf, points, i, sink.base_offset, self._last_ts, self._last_db, sink.room)
-        if rows:
-            sink.extend_rows(rows)
-        return j, nbytes, len(rows)
+        if self._classes is None:
+            self._classes = _ClassTable(fingerprint_raw)
+        j, nbytes, n, self._last_ts, self._last_db, cols, xmap, tmap, ids = _c_columns(
+            buf, points, i, sink.base_offset, self._last_ts, self._last_db, sink.batch_rows, self._classes)
+        if n:
+            sink.add_arrays(n, self._arrays(n, cols, xmap, tmap, ids))
+        return j, nbytes, n
+
+    def _arrays(self, n: int, cols, xmap, tmap, ids) -> dict[str, pa.Array]:
+        """The C path's buffers as Arrow arrays (zero copy), plus fingerprint/checksum by class."""
+        out = {name: _from_buffers(_C_TYPES[k], n, cols[k]) for k, name in enumerate(_C_COLUMNS[:15])}
+        out["ts"] = out["ts"].view(EVENT_SCHEMA.field("ts").type)
+        keys = [_from_buffers(pa.string(), None, cols[k]) for k in (15, 17)]
+        values = [_from_buffers(pa.float64(), None, cols[16]), _from_buffers(pa.string(), None, cols[18])]
+        for name, offsets, k, v in (("extra", xmap, keys[0], values[0]), ("extra_text", tmap, keys[1], values[1])):
+            map_type = EVENT_SCHEMA.field(name).type
+            entries = pa.StructArray.from_arrays([k, v], fields=[map_type.key_field, map_type.item_field])
+            out[name] = pa.Array.from_buffers(map_type, n, [_buffer(offsets[0]), pa.py_buffer(offsets[1])],
+                                              children=[entries])
+        table = self._classes
+        if table.generation != self._class_gen:  # the C table was cleared (bounded): ids restarted
+            self._class_gen = table.generation
+            self._class_fp, self._class_cs = [], []
+        fps = table.fps
+        for raw in fps[len(self._class_fp):]:  # classes new since the last run: decoded and hashed once
+            self._class_fp.append(raw.decode("utf-8", "replace"))
+            self._class_cs.append(hashlib.md5(raw).hexdigest().upper())
+        used, local = np.unique(np.frombuffer(ids, np.int32), return_inverse=True)
+        local = pa.array(local.astype(np.int32, copy=False))
+        out["fingerprint"] = pa.array([self._class_fp[c] for c in used.tolist()], pa.string()).take(local)
+        out["checksum"] = pa.array([self._class_cs[c] for c in used.tolist()], pa.string()).take(local)
+        return out
 
     def parse_entry(self, buf: bytes, start: int, end: int, sink: RecordSink) -> bool:
         """Parse one entry; return False when it is not a slow-log entry (rejected).
@@ -325,6 +374,24 @@ class MySQLSlowLogParser(EntryParser):
             self._ts_cache.clear()
         self._ts_cache[raw] = value
         return value
+
+
+# The C path's column order (mysql_columns in _speedups.c), then the two map entry columns.
+_C_COLUMNS = ("ts", "user", "host", "ip", "db", "thread_id", "query_time", "lock_time", "rows_sent", "rows_examined",
+              "rows_affected", "bytes_sent", "query", "source_offset", "source_length")
+_C_TYPES = tuple(pa.int64() if name == "ts" else EVENT_SCHEMA.field(name).type for name in _C_COLUMNS)
+
+
+def _buffer(raw):
+    return None if raw is None else pa.py_buffer(raw)
+
+
+def _from_buffers(arrow_type, n, col) -> pa.Array:
+    bitmap, values, data = col
+    if n is None:  # map entries: as many as values
+        n = len(values) // 4 - 1 if data is not None else len(values) // 8
+    buffers = [_buffer(bitmap), pa.py_buffer(values)] + ([pa.py_buffer(data)] if data is not None else [])
+    return pa.Array.from_buffers(arrow_type, n, buffers)
 
 
 def format_entry(event: dict) -> bytes:
