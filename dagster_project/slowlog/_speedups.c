@@ -19,12 +19,6 @@ typedef struct {
     Py_ssize_t cap;
 } buf_t;
 
-static int buf_init(buf_t *b, Py_ssize_t cap) {
-    b->p = (char *)PyMem_Malloc(cap + 16);
-    b->n = 0;
-    b->cap = cap + 16;
-    return b->p != NULL;
-}
 
 static inline void buf_put(buf_t *b, char c) { b->p[b->n++] = c; }
 static inline void buf_putn(buf_t *b, const char *s, Py_ssize_t k) {
@@ -56,15 +50,19 @@ static inline __attribute__((always_inline)) int ci_eq(const char *s, Py_ssize_t
 }
 
 /* swap: result of a step becomes the input of the next */
-#define STEP_BEGIN { buf_t out; if (!buf_init(&out, n * 2 + 8)) goto nomem;
-#define STEP_END PyMem_Free(q); q = out.p; n = out.n; }
+#define STEP_BEGIN { buf_t out; out.p = (q == fp_base) ? fp_base + half : fp_base; out.n = 0; out.cap = half;
+#define STEP_END q = out.p; n = out.n; }
 
 static PyObject *mk(const char *s, Py_ssize_t n) { return PyBytes_FromStringAndSize(s, n); }
 
 static PyObject *fingerprint_bytes(const char *src, Py_ssize_t n0) {
     Py_ssize_t n = n0;
-    char *q = (char *)PyMem_Malloc(n + 16);
-    if (!q) return PyErr_NoMemory();
+    /* two halves used in turn by the steps (no allocation per step): no step makes the text
+     * longer than 1.5x ("in()" -> "in(?+)"), so 2*n0+16 bytes per half always suffice */
+    Py_ssize_t half = 2 * n0 + 16;
+    char *fp_base = (char *)PyMem_Malloc(2 * half);
+    if (!fp_base) return PyErr_NoMemory();
+    char *q = fp_base;
     memcpy(q, src, n);
     Py_ssize_t i, j;
 
@@ -72,7 +70,7 @@ static PyObject *fingerprint_bytes(const char *src, Py_ssize_t n0) {
     {
         static const char md[] = "SELECT /*!40001 SQL_NO_CACHE */ * FROM `";
         Py_ssize_t k = sizeof(md) - 1;
-        if (n >= k && memcmp(q, md, k) == 0) { PyMem_Free(q); return mk("mysqldump", 9); }
+        if (n >= k && memcmp(q, md, k) == 0) { PyMem_Free(fp_base); return mk("mysqldump", 9); }
     }
     /* percona-toolkit: /\*\w+\.\w+:[0-9]/[0-9]\*\/ anywhere */
     for (i = 0; i + 1 < n; i++) {
@@ -87,7 +85,7 @@ static PyObject *fingerprint_bytes(const char *src, Py_ssize_t n0) {
             j++;
             if (j + 4 < n && q[j] >= '0' && q[j] <= '9' && q[j + 1] == '/' && q[j + 2] >= '0' && q[j + 2] <= '9' &&
                 q[j + 3] == '*' && q[j + 4] == '/') {
-                PyMem_Free(q);
+                PyMem_Free(fp_base);
                 return mk("percona-toolkit", 15);
             }
         }
@@ -95,7 +93,7 @@ static PyObject *fingerprint_bytes(const char *src, Py_ssize_t n0) {
     /* administrator command */
     if (n >= 23 && memcmp(q, "administrator command: ", 23) == 0) {
         PyObject *r = mk(q, n);
-        PyMem_Free(q);
+        PyMem_Free(fp_base);
         return r;
     }
     /* \A\s*(call\s+\S+)\( -> lc($1) */
@@ -114,10 +112,10 @@ static PyObject *fingerprint_bytes(const char *src, Py_ssize_t n0) {
                     if (q[k] == '(') { paren = k; break; }
                 if (paren > j) {
                     PyObject *r = PyBytes_FromStringAndSize(NULL, paren - i);
-                    if (!r) { PyMem_Free(q); return NULL; }
+                    if (!r) { PyMem_Free(fp_base); return NULL; }
                     char *d = PyBytes_AS_STRING(r);
                     for (Py_ssize_t k = i; k < paren; k++) d[k - i] = (char)lower((unsigned char)q[k]);
-                    PyMem_Free(q);
+                    PyMem_Free(fp_base);
                     return r;
                 }
             }
@@ -191,7 +189,7 @@ static PyObject *fingerprint_bytes(const char *src, Py_ssize_t n0) {
         while (j < n && !is_space(q[j])) j++;
         if (j > 4 && (j == n || (j == n - 1 && q[j] == '\n'))) {
             PyObject *r = (j == n) ? mk("use ?", 5) : mk("use ?\n", 6);
-            PyMem_Free(q);
+            PyMem_Free(fp_base);
             return r;
         }
     }
@@ -348,7 +346,7 @@ static PyObject *fingerprint_bytes(const char *src, Py_ssize_t n0) {
     }
     /* UNION with a back-reference: leave to the Python reference implementation */
     for (i = 0; i + 6 <= n; i++)
-        if (q[i] == ' ' && memcmp(q + i + 1, "union", 5) == 0) { PyMem_Free(q); Py_RETURN_NONE; }
+        if (q[i] == ' ' && memcmp(q + i + 1, "union", 5) == 0) { PyMem_Free(fp_base); Py_RETURN_NONE; }
     /* \blimit \?(?:, ?\?| offset \?)? -> "limit ?" (first occurrence) */
     for (i = 0; i + 7 <= n; i++) {
         if ((i == 0 || !is_word(q[i - 1])) && memcmp(q + i, "limit ?", 7) == 0) {
@@ -389,12 +387,9 @@ static PyObject *fingerprint_bytes(const char *src, Py_ssize_t n0) {
     }
     {
         PyObject *r = mk(q, n);
-        PyMem_Free(q);
+        PyMem_Free(fp_base);
         return r;
     }
-nomem:
-    PyMem_Free(q);
-    return PyErr_NoMemory();
 }
 
 
@@ -1149,6 +1144,21 @@ static PyObject *py_mysql_columns(PyObject *self, PyObject *args) {
     for (k = 0; k < C_N; k++) ok &= col_init(&cols[k], COL_KIND[k]);
     int32_t zero = 0;
     ok = ok && g_put(&xoff, &zero, 4) && g_put(&toff, &zero, 4);
+    /* size the buffers once for the rows this call can make (no regrowth, no page re-faults) */
+    Py_ssize_t rows_max = npoints - 1 - i < limit ? npoints - 1 - i : limit;
+    if (ok && rows_max > 0) {
+        Py_ssize_t last = PyLong_AsSsize_t(PyList_GET_ITEM(points, i + rows_max));
+        Py_ssize_t first = PyLong_AsSsize_t(PyList_GET_ITEM(points, i));
+        Py_ssize_t span = last > first ? last - first : 0;
+        for (k = 0; ok && k < C_N; k++) {
+            if (k >= C_XKEY) break; /* map entries: as they come */
+            ok = g_reserve(&cols[k].valid, rows_max) && g_reserve(&cols[k].vals, rows_max * 8 + 8) &&
+                 (COL_KIND[k] != K_STR || g_reserve(&cols[k].data, k == C_QUERY ? span : rows_max * 16));
+        }
+        ok = ok && g_reserve(&ids, rows_max * 4) && g_reserve(&xoff, rows_max * 4) && g_reserve(&toff, rows_max * 4) &&
+             g_reserve(&xvalid, rows_max) && g_reserve(&tvalid, rows_max);
+        if (PyErr_Occurred()) ok = 0;
+    }
     long long event_bytes = 0;
     Py_ssize_t rows = 0;
     hdr_t h;

@@ -313,6 +313,9 @@ def run() -> None:
     Arrow's thread pool at interpreter shutdown ("terminate called without an active exception")."""
     if "pandas" not in sys.modules:
         sys.meta_path.insert(0, _NoPandas)
+    # numpy's OpenBLAS starts a thread per core that spins while idle; the CLI never multiplies
+    # matrices, and the spinning threads would steal the cores the digest workers run on.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     # The hot loop allocates millions of small tuples and creates no reference cycles: the cyclic
     # GC would only re-scan them (measured: ~10% of a digest). Refcounting still frees everything.
     import gc

@@ -60,10 +60,11 @@ class _Sketch:
 
 class _ClassStats:
     __slots__ = ("count", "sums", "sumsq", "mins", "maxs", "sketches", "first", "last",
-                 "example", "example_qt", "fingerprint", "engine", "attrs", "hourly", "keys")
+                 "example", "example_qt", "fingerprint", "engine", "attrs", "hourly", "keys", "index")
 
-    def __init__(self, keys: dict, fingerprint: str, engine: str | None, hourly: bool) -> None:
+    def __init__(self, keys: dict, fingerprint: str, engine: str | None, hourly: bool, index: int = 0) -> None:
         self.keys = keys
+        self.index = index  # position in Digest._by_index (buffered sketch rows refer to it)
         self.count = 0
         self.sums = dict.fromkeys(METRICS, 0.0)
         self.sumsq = dict.fromkeys(METRICS, 0.0)
@@ -89,6 +90,13 @@ class Digest:
         self.group_by = tuple(group_by)
         self.hourly = hourly
         self._classes: dict[tuple, _ClassStats] = {}
+        self._by_index: list[_ClassStats] = []
+        # Sketch updates are buffered as (slot << 17 | bucket) -> count arrays per sketch family
+        # (the four metrics, and "hourly": slot = class * 24 + hour) and folded into the per-class
+        # sketches only when results are asked for or the buffer grows: no Python work per class
+        # and batch.
+        self._pending: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+        self._pending_rows = 0
         self.events = 0
 
     # -- ingest ---------------------------------------------------------------------------------
@@ -120,9 +128,11 @@ class Digest:
             cs = self._classes.get(k)
             if cs is None:
                 r = int(first_row[j])
-                cs = _ClassStats(dict(key), fps[r].as_py(), engines[r].as_py(), self.hourly)
+                cs = _ClassStats(dict(key), fps[r].as_py(), engines[r].as_py(), self.hourly, len(self._by_index))
                 self._classes[k] = cs
+                self._by_index.append(cs)
             stats.append(cs)
+        global_ids = np.array([cs.index for cs in stats], dtype=np.int64)[local_ids]
         n_local = len(uniques)
         counts = np.bincount(local_ids, minlength=n_local)
         for j, cs in enumerate(stats):
@@ -141,12 +151,12 @@ class Digest:
             if valid.all():
                 np.minimum.at(mins, ids, x)
                 np.maximum.at(maxs, ids, x)
-                vids, vx = ids, x
+                self._buffer_sketch(m, global_ids, x)
             else:
                 vids, vx = ids[valid], x[valid]
                 np.minimum.at(mins, vids, vx)
                 np.maximum.at(maxs, vids, vx)
-            self._add_sketch(m, stats, vids, vx, n_local)
+                self._buffer_sketch(m, global_ids[valid], vx)
             for j, cs in enumerate(stats):
                 cs.sums[m] += float(sums[j])
                 cs.sumsq[m] += float(sumsq[j])
@@ -158,12 +168,14 @@ class Digest:
                 qt = x
                 qt_valid = valid
 
-        # Example: the event with the largest Query_time (what pt shows).
-        best = np.full(n_local, -1, dtype=np.int64)
+        # Example: the event with the largest Query_time (what pt shows); among equal ones in a
+        # batch, the last.
         score = np.where(qt_valid, qt, -1.0)
-        sort_idx = np.lexsort((score, local_ids))  # by class, then by score ascending
-        last_of_class = np.r_[local_ids[sort_idx][1:] != local_ids[sort_idx][:-1], True]
-        best[local_ids[sort_idx][last_of_class]] = sort_idx[last_of_class]
+        top = np.full(n_local, -np.inf)
+        np.maximum.at(top, local_ids, score)
+        cand = np.flatnonzero(score == top[local_ids])
+        best = np.full(n_local, -1, dtype=np.int64)
+        best[local_ids[cand]] = cand  # repeated indices: the last assignment stays
         queries = table.column("query")
         for j, cs in enumerate(stats):
             r = int(best[j])
@@ -186,62 +198,117 @@ class Digest:
                     cs.first = lo if cs.first is None else min(cs.first, lo)
                     cs.last = hi if cs.last is None else max(cs.last, hi)
             if self.hourly:
-                hours = (t_int // 3_600_000_000) % 24
-                self._add_hourly(stats, local_ids[t_valid], hours[t_valid], qt[t_valid], qt_valid[t_valid])
+                hours = (t_int[t_valid] // 3_600_000_000) % 24
+                self._add_hourly(global_ids[t_valid] * 24 + hours, qt[t_valid], qt_valid[t_valid])
 
-        # Most frequent db / user / host per class.
-        ids_arr = pa.array(local_ids)
+        # Most frequent db / user / host per class: (class, value) pairs counted with one bincount.
         for a in _ATTRS:
             col = table.column(a).combine_chunks()
             if col.null_count == n:
                 continue
-            g = pa.table({"c": ids_arr, "v": col}).group_by(["c", "v"]).aggregate([([], "count_all")])
-            for c, v, k in zip(g.column("c").to_pylist(), g.column("v").to_pylist(), g.column("count_all").to_pylist()):
-                if v is not None:
-                    stats[c].attrs[a][v] += k
+            encoded = pc.dictionary_encode(col)
+            values = encoded.dictionary.to_pylist()
+            width = len(values) + 1  # the last code stands for null
+            codes = encoded.indices.fill_null(len(values)).to_numpy(zero_copy_only=False).astype(np.int64)
+            pair_counts = np.bincount(local_ids * width + codes, minlength=n_local * width)
+            for pair in np.flatnonzero(pair_counts).tolist():
+                c, v = divmod(pair, width)
+                if v < len(values):
+                    stats[c].attrs[a][values[v]] += int(pair_counts[pair])
 
-    def _add_sketch(self, metric, stats, ids, x, n_local) -> None:
+    _BUCKET_BITS = 17  # buckets span about +-35,000 (1e-300 .. 1e308): they fit 2**16 either side
+    _ZERO_BUCKET = -(1 << 16)  # values <= 0
+    _FOLD_ROWS = 1 << 20
+
+    def _buffer_sketch(self, family: str, slots: np.ndarray, x: np.ndarray) -> None:
+        if not len(x):
+            return
         pos = x > 0
-        zeros = np.bincount(ids[~pos], minlength=n_local)
-        b = np.ceil(np.log(x[pos]) / _LOG_GAMMA).astype(np.int64)
-        pid = ids[pos]
-        if len(b):
-            off = b.min()
-            span = int(b.max() - off + 1)
-            combo = pid * span + (b - off)
-            uniq, cnt = np.unique(combo, return_counts=True)
-            cls = uniq // span
-            bucket = uniq % span + off
-            # split by class
-            bounds = np.flatnonzero(np.r_[True, cls[1:] != cls[:-1], True])
-            for s, e in zip(bounds[:-1], bounds[1:]):
-                stats[int(cls[s])].sketches[metric].add_many(bucket[s:e], cnt[s:e], 0)
-        for j in np.flatnonzero(zeros):
-            stats[int(j)].sketches[metric].zeros += int(zeros[j])
+        positive = np.ceil(np.log(x[pos]) / _LOG_GAMMA).astype(np.int64)
+        b_lo = int(positive.min()) if len(positive) else 0
+        span = (int(positive.max()) - b_lo + 2) if len(positive) else 1
+        s_lo = int(slots.min())
+        if (int(slots.max()) - s_lo + 1) * span <= 1 << 22:  # dense: a bincount, not a sort
+            local = np.zeros(len(x), dtype=np.int64)  # 0 = value <= 0, else bucket - b_lo + 1
+            local[pos] = positive - (b_lo - 1)
+            dense = np.bincount((slots - s_lo) * span + local)
+            hit = np.flatnonzero(dense)
+            counts = dense[hit]
+            slot, local = np.divmod(hit, span)
+            bucket = np.where(local == 0, self._ZERO_BUCKET, local + (b_lo - 1))
+            uniq = ((slot + s_lo) << self._BUCKET_BITS) | (bucket + (1 << 16))
+        else:
+            bucket = np.full(len(x), self._ZERO_BUCKET, dtype=np.int64)
+            bucket[pos] = positive
+            uniq, counts = np.unique((slots << self._BUCKET_BITS) | (bucket + (1 << 16)), return_counts=True)
+        self._pending.setdefault(family, []).append((uniq, counts))
+        self._pending_rows += len(uniq)
+        if self._pending_rows > self._FOLD_ROWS:
+            self._compact()
 
-    def _add_hourly(self, stats, ids, hours, qt, qt_valid) -> None:
-        for j_cls, hour, v, ok in zip(ids.tolist(), hours.tolist(), qt.tolist(), qt_valid.tolist()):
-            slot = stats[j_cls].hourly.get(hour)
-            if slot is None:
-                slot = stats[j_cls].hourly[hour] = [0, 0.0, _Sketch()]
-            slot[0] += 1
-            if ok:
-                slot[1] += v
-                sk = slot[2]
-                if v > 0:
-                    sk.buckets[math.ceil(math.log(v) / _LOG_GAMMA)] += 1
-                else:
-                    sk.zeros += 1
+    def _compact(self) -> None:
+        """Merge each family's buffered arrays into one (bounded memory between folds)."""
+        self._pending_rows = 0
+        for family, parts in self._pending.items():
+            if len(parts) > 1:
+                keys = np.concatenate([k for k, _ in parts])
+                uniq, inverse = np.unique(keys, return_inverse=True)
+                counts = np.bincount(inverse, weights=np.concatenate([c for _, c in parts])).astype(np.int64)
+                parts[:] = [(uniq, counts)]
+            self._pending_rows += len(parts[0][0]) if parts else 0
+
+    def _fold(self) -> None:
+        """Apply the buffered sketch updates to the per-class sketches."""
+        if not self._pending:
+            return
+        self._compact()
+        mask = (1 << self._BUCKET_BITS) - 1
+        for family, parts in self._pending.items():
+            for keys, counts in parts:
+                slots = (keys >> self._BUCKET_BITS).tolist()
+                buckets = ((keys & mask) - (1 << 16)).tolist()
+                for slot, bucket, count in zip(slots, buckets, counts.tolist()):
+                    if family == "hourly":
+                        cs, hour = self._by_index[slot // 24], slot % 24
+                        sketch = cs.hourly[hour][2]
+                    else:
+                        sketch = self._by_index[slot].sketches[family]
+                    if bucket == self._ZERO_BUCKET:
+                        sketch.zeros += count
+                    else:
+                        sketch.buckets[bucket] += count
+        self._pending = {}
+        self._pending_rows = 0
+
+    def _add_hourly(self, slots: np.ndarray, qt: np.ndarray, qt_valid: np.ndarray) -> None:
+        uniq, inverse, counts = np.unique(slots, return_inverse=True, return_counts=True)
+        sums = np.bincount(inverse, weights=np.where(qt_valid, qt, 0.0))
+        for slot, count, total in zip(uniq.tolist(), counts.tolist(), sums.tolist()):
+            cs, hour = self._by_index[slot // 24], slot % 24
+            entry = cs.hourly.get(hour)
+            if entry is None:
+                entry = cs.hourly[hour] = [0, 0.0, _Sketch()]
+            entry[0] += count
+            entry[1] += total
+        self._buffer_sketch("hourly", slots[qt_valid], qt[qt_valid])
+
+    def __getstate__(self):
+        self._fold()  # workers send folded digests
+        return self.__dict__
 
     def merge(self, other: "Digest") -> None:
         """Fold another digest (e.g. from a worker process) into this one."""
         if other.group_by != self.group_by:
             raise ValueError("cannot merge digests with different group_by")
+        self._fold()
+        other._fold()
         self.events += other.events
         for key, o in other._classes.items():
             cs = self._classes.get(key)
             if cs is None:
+                o.index = len(self._by_index)
                 self._classes[key] = o
+                self._by_index.append(o)
                 continue
             cs.count += o.count
             for m in METRICS:
@@ -292,6 +359,7 @@ class Digest:
         return datetime.fromtimestamp(us / 1e6, timezone.utc).isoformat().replace("+00:00", "Z")
 
     def classes(self) -> list[dict]:
+        self._fold()
         out = []
         for cs in self._classes.values():
             entry = dict(cs.keys)
