@@ -49,6 +49,30 @@ static inline __attribute__((always_inline)) int ci_eq(const char *s, Py_ssize_t
     return 1;
 }
 
+/* does the word occur (ASCII case-insensitively) anywhere? lit is lower-case */
+static int has_ci(const char *s, Py_ssize_t n, const char *lit) {
+    Py_ssize_t k = (Py_ssize_t)strlen(lit);
+    unsigned char c0 = (unsigned char)lit[0], C0 = c0 - 32;
+    for (Py_ssize_t i = 0; i + k <= n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c == c0 || c == C0) && ci_eq(s, n, i, lit)) return 1;
+    }
+    return 0;
+}
+
+/* is some '?' preceded by one of x b . + - ? */
+static int has_prefixed_qmark(const char *s, Py_ssize_t n) {
+    const char *p = s, *end = s + n;
+    while ((p = memchr(p, '?', end - p)) != NULL) {
+        if (p > s) {
+            char c = p[-1];
+            if (c == 'x' || c == 'b' || c == '.' || c == '+' || c == '-') return 1;
+        }
+        p++;
+    }
+    return 0;
+}
+
 /* swap: result of a step becomes the input of the next */
 #define STEP_BEGIN { buf_t out; out.p = (q == fp_base) ? fp_base + half : fp_base; out.n = 0; out.cap = half;
 #define STEP_END q = out.p; n = out.n; }
@@ -225,8 +249,8 @@ static PyObject *fingerprint_bytes(const char *src, Py_ssize_t n0) {
         }
         STEP_END
     }
-    /* \bfalse\b|\btrue\b (ci) -> ? */
-    {
+    /* \bfalse\b|\btrue\b (ci) -> ? ; the copying pass only runs when either word occurs */
+    if (has_ci(q, n, "true") || has_ci(q, n, "false")) {
         STEP_BEGIN
         for (i = 0; i < n;) {
             if ((i == 0 || !is_word(q[i - 1]))) {
@@ -259,7 +283,7 @@ static PyObject *fingerprint_bytes(const char *src, Py_ssize_t n0) {
         STEP_END
     }
     /* [xb.+-]\? -> ? */
-    {
+    if (has_prefixed_qmark(q, n)) {
         STEP_BEGIN
         for (i = 0; i < n;) {
             unsigned char c = q[i];
@@ -293,7 +317,7 @@ static PyObject *fingerprint_bytes(const char *src, Py_ssize_t n0) {
         STEP_END
     }
     /* \bnull\b -> ? */
-    {
+    if (memmem(q, n, "null", 4)) {
         STEP_BEGIN
         for (i = 0; i < n;) {
             if ((i == 0 || !is_word(q[i - 1])) && i + 4 <= n && memcmp(q + i, "null", 4) == 0 &&
@@ -307,8 +331,8 @@ static PyObject *fingerprint_bytes(const char *src, Py_ssize_t n0) {
         }
         STEP_END
     }
-    /* \b(in|values?)(?:[\s,]*\([\s?,]*\))+ -> $1(?+) */
-    {
+    /* \b(in|values?)(?:[\s,]*\([\s?,]*\))+ -> $1(?+) ; needs a '(' */
+    if (memchr(q, '(', n)) {
         STEP_BEGIN
         for (i = 0; i < n;) {
             if (i == 0 || !is_word(q[i - 1])) {
@@ -553,6 +577,7 @@ static const Py_ssize_t FIELD_LENS[] = {10, 9, 9, 13, 13, 10, 9};
 
 /* One entry's header, as offsets into the buffer (no Python objects): what parse_entry reads. */
 #define MAX_ATTRS 64
+#define MAX_LINES 64 /* header lines; more: the reference path */
 typedef struct { Py_ssize_t n0, n1; double v; } num_attr_t;
 typedef struct { Py_ssize_t n0, n1, v0, v1; } text_attr_t;
 typedef struct {
@@ -578,24 +603,29 @@ static int parse_header(const char *b, Py_ssize_t blen, Py_ssize_t start, Py_ssi
     h->n_num = h->n_text = 0;
     h->have_schema = h->have_db = 0;
 
-    /* the header block */
+    /* the header block, its lines found once: ls[k] .. le[k] (without the newline) */
+    Py_ssize_t ls[MAX_LINES], le[MAX_LINES];
+    int nlines = 0;
     Py_ssize_t pos = start;
     while (pos < end) {
         if (b[pos] == '#' || starts_with(b, end, pos, "use ") || starts_with(b, end, pos, "SET last_insert_id") ||
             starts_with(b, end, pos, "SET insert_id") || starts_with(b, end, pos, "SET timestamp")) {
             Py_ssize_t nl = find_byte(b, pos, end, '\n');
             if (nl < 0) break; /* an unterminated line is not part of the block */
+            if (nlines == MAX_LINES) return 0;
+            ls[nlines] = pos;
+            le[nlines++] = nl;
             pos = nl + 1;
         } else break;
     }
     Py_ssize_t qs = pos;
-    if (qs >= end) return 0;
+    if (qs >= end || nlines == 0) return 0;
     /* an unterminated header line, or an entry not ending in a newline (the input was cut) */
     if (b[qs] == '#' || b[end - 1] != '\n') return 0;
-    if (find_sub(b, start, qs, "# administrator command:") >= 0) return 0;
-    if (find_sub(b, start, qs, "Host: ") < 0) return 0;
-    Py_ssize_t first_nl = find_byte(b, start, qs, '\n');
-    if (find_sub(b, start + 1, first_nl, "# User@Host:") >= 0) return 0;
+    if (memmem(b + start, qs - start, "# administrator command:", 24)) return 0;
+    if (!memmem(b + start, qs - start, "Host: ", 6)) return 0;
+    Py_ssize_t first_nl = le[0];
+    if (first_nl > start + 1 && memmem(b + start + 1, first_nl - start - 1, "# User@Host:", 12)) return 0;
 
     long long ts_us = 0;
     int have_ts = 0;
@@ -615,8 +645,8 @@ static int parse_header(const char *b, Py_ssize_t blen, Py_ssize_t start, Py_ssi
         }
     }
     if (!have_ts) { /* SET ... timestamp=N */
-        for (Py_ssize_t l = start; l < qs;) {
-            Py_ssize_t nl = find_byte(b, l, qs, '\n');
+        for (int li = 0; li < nlines; li++) {
+            Py_ssize_t l = ls[li], nl = le[li];
             if (starts_with(b, nl, l, "SET ")) {
                 for (Py_ssize_t k = l + 4; k + 9 <= nl; k++) {
                     if (memcmp(b + k, "timestamp", 9) == 0 && !is_word(b[k - 1])) {
@@ -634,7 +664,6 @@ static int parse_header(const char *b, Py_ssize_t blen, Py_ssize_t start, Py_ssi
                 }
                 break; /* pt reads only the first SET line of an entry */
             }
-            l = nl + 1;
         }
     }
     if (!have_ts && time_line) have_ts = old_us(b + tr_s, tr_e - tr_s, &ts_us);
@@ -644,14 +673,11 @@ static int parse_header(const char *b, Py_ssize_t blen, Py_ssize_t start, Py_ssi
     /* # User@Host: user[user] @ host [ip]  Id: N  (only the unambiguous shape) */
     long long tid = -1;
     Py_ssize_t uh = -1;
-    for (Py_ssize_t l = start; l < qs;) {
-        Py_ssize_t nl = find_byte(b, l, qs, '\n');
-        if (starts_with(b, nl, l, "# User@Host: ")) { uh = l; break; }
-        l = nl + 1;
-    }
+    Py_ssize_t uh_end = -1;
+    for (int li = 0; li < nlines; li++)
+        if (starts_with(b, le[li], ls[li], "# User@Host: ")) { uh = ls[li]; uh_end = le[li]; break; }
     h->have_uh = uh >= 0;
     if (uh >= 0) {
-        Py_ssize_t uh_end = find_byte(b, uh, qs, '\n');
         Py_ssize_t u0 = uh + 13, lb, at, h0, h1, i0, i1;
         if (u0 >= uh_end || b[u0] == '[') return 0;
         lb = find_byte(b, u0, uh_end, '[');
@@ -682,45 +708,44 @@ static int parse_header(const char *b, Py_ssize_t blen, Py_ssize_t start, Py_ssi
 
     /* attribute lines: "# Name: value  Name: value ..." */
     for (int f = 0; f < F_N; f++) h->have[f] = 0;
-    for (Py_ssize_t l = start; l < qs;) {
-        Py_ssize_t nl = find_byte(b, l, qs, '\n');
-        Py_ssize_t le = nl;
-        if (b[l] == '#' && l + 1 < le && b[l + 1] == ' ') {
+    for (int li = 0; li < nlines; li++) {
+        Py_ssize_t l = ls[li], le_ = le[li];
+        if (b[l] == '#' && l + 1 < le_ && b[l + 1] == ' ') {
             Py_ssize_t k = l + 1;
-            while (k < le && b[k] == ' ') k++;
-            int is_prop = !(starts_with(b, le, k, "User@Host: ") || starts_with(b, le, k, "Time: "));
+            while (k < le_ && b[k] == ' ') k++;
+            int is_prop = !(starts_with(b, le_, k, "User@Host: ") || starts_with(b, le_, k, "Time: "));
             if (is_prop) {
                 Py_ssize_t w = k;
-                if (!(w < le && b[w] >= 'A' && b[w] <= 'Z')) is_prop = 0;
+                if (!(w < le_ && b[w] >= 'A' && b[w] <= 'Z')) is_prop = 0;
                 else {
                     w++;
                     Py_ssize_t w0 = w;
-                    while (w < le && ((b[w] >= 'A' && b[w] <= 'Z') || (b[w] >= 'a' && b[w] <= 'z') || b[w] == '_')) w++;
-                    if (w == w0 || !(w + 2 < le + 1 && w + 1 < le && b[w] == ':' && b[w + 1] == ' ' && w + 2 < le && !is_space(b[w + 2])))
+                    while (w < le_ && ((b[w] >= 'A' && b[w] <= 'Z') || (b[w] >= 'a' && b[w] <= 'z') || b[w] == '_')) w++;
+                    if (w == w0 || !(w + 2 < le_ + 1 && w + 1 < le_ && b[w] == ':' && b[w + 1] == ' ' && w + 2 < le_ && !is_space(b[w + 2])))
                         is_prop = 0;
                 }
             }
             if (is_prop) {
                 Py_ssize_t i = l;
-                while (i < le) {
+                while (i < le_) {
                     if (!is_word(b[i])) { i++; continue; }
                     Py_ssize_t n0 = i;
-                    while (i < le && is_word(b[i])) i++;
+                    while (i < le_ && is_word(b[i])) i++;
                     Py_ssize_t n1 = i;
-                    if (i >= le || b[i] != ':') continue;
+                    if (i >= le_ || b[i] != ':') continue;
                     if (n1 - n0 > 6 && memcmp(b + n1 - 6, "Schema", 6) == 0) return 0; /* "XSchema:": Python decides */
                     Py_ssize_t j = i + 1;
-                    while (j < le && is_space(b[j])) j++;
+                    while (j < le_ && is_space(b[j])) j++;
                     if (j == i + 1) { i = i + 1; continue; }
                     Py_ssize_t v0 = j;
-                    while (j < le && !is_space(b[j])) j++;
+                    while (j < le_ && !is_space(b[j])) j++;
                     Py_ssize_t v1 = j;
-                    if (v0 == v1 && j < le) { i = j; continue; }
+                    if (v0 == v1 && j < le_) { i = j; continue; }
                     /* "Schema: Next: v" -> the empty Schema is dropped (pt's bug 1104 workaround) */
                     if (n1 - n0 == 6 && memcmp(b + n0, "Schema", 6) == 0 && v1 > v0) {
                         Py_ssize_t x = v0;
-                        while (x < le && is_word(b[x])) x++;
-                        if (x > v0 && x + 1 < le && b[x] == ':' && b[x + 1] == ' ') { i = v0; continue; }
+                        while (x < le_ && is_word(b[x])) x++;
+                        if (x > v0 && x + 1 < le_ && b[x] == ':' && b[x + 1] == ' ') { i = v0; continue; }
                     }
                     i = v1;
                     int f = -1;
@@ -769,18 +794,16 @@ static int parse_header(const char *b, Py_ssize_t blen, Py_ssize_t start, Py_ssi
                 }
             }
         }
-        l = nl + 1;
     }
 
     /* first `use db` line */
-    for (Py_ssize_t l = start; l < qs;) {
-        Py_ssize_t nl = find_byte(b, l, qs, '\n');
+    for (int li = 0; li < nlines; li++) {
+        Py_ssize_t l = ls[li], nl = le[li];
         if (starts_with(b, nl, l, "use ")) {
             Py_ssize_t e = l + 4;
             while (e < nl && b[e] != ';') e++;
             if (e > l + 4) { h->have_db = 1; h->d0 = l + 4; h->d1 = e; break; }
         }
-        l = nl + 1;
     }
 
     /* the query: rstrip ASCII whitespace, then one trailing ';' */
@@ -962,9 +985,9 @@ static PyObject *col_export(col_t *c) {
 
 /* ---- query -> class: pt's fingerprint, remembered per distinct query text ---------------- */
 
-#define QCACHE_SLOTS (1 << 18)          /* open addressing, at most half full */
+#define QCACHE_SLOTS (1 << 17)          /* open addressing, at most half full */
 #define QCACHE_MAX_QUERY 4096           /* longer queries are fingerprinted every time */
-#define QCACHE_ARENA (32 << 20)         /* query bytes kept; cleared when full (bounded memory) */
+#define QCACHE_ARENA (16 << 20)         /* query bytes kept; cleared when full (bounded memory) */
 
 typedef struct { unsigned long long h; Py_ssize_t at; int32_t id; int32_t len; } qslot_t;
 
