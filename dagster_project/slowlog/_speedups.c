@@ -1,6 +1,12 @@
 /*
- * Optional C accelerator for the slowlog core: pt-query-digest's fingerprint on bytes.
+ * Optional C accelerator for the slowlog core (same results as the Python reference paths, which
+ * the tests compare it with). Three parts:
+ *   1. pt-query-digest's fingerprint on bytes (below);
+ *   2. MySQL slow-log entry starts and entry headers;
+ *   3. mysql_columns: runs of common-shape entries written straight into Arrow buffers, with a
+ *      bounded query -> class table (ClassTable), so no Python object is made per event.
  *
+ * Part 1:
  * A step-by-step port of fingerprint.py (itself a port of Percona Toolkit's
  * QueryRewriter::fingerprint), each regex turned into an explicit scan with the same
  * leftmost/greedy/lazy semantics on bytes (Perl's byte semantics: ASCII-only \w \s \b, lc on
@@ -418,9 +424,9 @@ static PyObject *fingerprint_bytes(const char *src, Py_ssize_t n0) {
 
 
 /* ---------------------------------------------------------------------------------------------
- * MySQL slow-log entry header (the fast path of engines/mysql.py::parse_entry).
- * Returns None whenever the entry is not of the common shape; Python then takes its reference
- * line-by-line path, so this function only has to be right for the shapes it accepts.
+ * MySQL slow-log entries (the fast path of engines/mysql.py::parse_entry).
+ * An entry that is not of the common shape ends the C run; Python then takes its reference
+ * line-by-line path, so this code only has to be right for the shapes it accepts.
  * ------------------------------------------------------------------------------------------- */
 
 /* always inlined: strlen of the literal folds to a constant */

@@ -98,3 +98,32 @@ def test_real_mariadb_log_identical(monkeypatch, tmp_path):
         db.run_sql(workload_sql(800, seed=random.randint(0, 1000)))
     a, b = _both(db.slow_log.read_bytes(), monkeypatch)
     assert a.num_rows > 800 and _same(a, b)
+
+
+def test_class_table_restarts_when_full(monkeypatch):
+    """The C query->class table is bounded: when it holds more classes than allowed it starts
+    over (ids restart, generation bumps) and the fingerprint/checksum columns stay right."""
+    from dagster_project.slowlog._speedups import ClassTable
+
+    data = b"".join(open(p, "rb").read().rstrip(b"\n") + b"\n" for p in LOGS[:12])
+    monkeypatch.setattr(mysql, "_ClassTable", lambda fallback: ClassTable(fallback, max_classes=2))
+    small = parse_log(io.BytesIO(data), chunk_size=4096).read_all()
+    a, b = _both(data, monkeypatch)
+    assert _same(small, b) and _same(a, b)
+    assert len(set(small.column("checksum").to_pylist())) > 10  # many classes went through restarts
+
+
+def test_union_and_invalid_utf8_queries(monkeypatch):
+    """UNION queries take the Python fingerprint (pt's back-reference rule) from inside the C run;
+    non-UTF-8 bytes are replaced exactly as bytes.decode('utf-8', 'replace') does."""
+    entry = (b"# Time: 2026-11-24T10:00:01.000001Z\n# User@Host: app[app] @ web-1 [10.0.0.7]  Id: 42\n"
+             b"# Query_time: 0.25  Lock_time: 0.0001 Rows_sent: 1  Rows_examined: 10\n")
+    queries = [b"select a from t where b=1 union select a from t where b=2;\n",
+               b"SELECT 'caf\xe9', '\xed\xa0\x80', '\xf4\x90\x80\x80', '\xc3' FROM t;\n",
+               b"select 'ok \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80' from t;\n",
+               b"use caf\xe9;\nselect 1;\n"]
+    data = b"".join(entry + q for q in queries) * 3
+    a, b = _both(data, monkeypatch)
+    assert a.num_rows == 12 and _same(a, b)
+    assert "/*repeat union*/" in a.column("fingerprint")[0].as_py()
+    assert "\ufffd" in a.column("query")[1].as_py()

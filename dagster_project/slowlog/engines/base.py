@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from itertools import accumulate, chain
+from operator import itemgetter
 from typing import BinaryIO, Iterator
 
 import numpy as np
 import pyarrow as pa
 
 from ..events import EVENT_SCHEMA
-import hashlib
-from itertools import accumulate, chain
-from operator import itemgetter
-from datetime import datetime, timedelta, timezone
-
 from ..fingerprint import checksum as _checksum
 from ..fingerprint import fingerprint as _fingerprint
-from ..fingerprint import fingerprint_raw as _fingerprint_raw
 
 CHUNK_SIZE = 2 << 20
 BATCH_ROWS = 8192  # rows per record batch: big enough for Arrow, small enough for flat memory
@@ -76,29 +73,19 @@ class ParseStats:
 
 
 class FingerprintCache:
-    """query -> (fingerprint, checksum); fingerprint -> checksum. Bounded, cleared when full."""
+    """query -> (fingerprint, checksum); fingerprint -> checksum. Bounded, cleared when full.
+
+    The per-row path's cache (PostgreSQL, Redis, and MySQL entries outside the C runs, whose
+    classes the C ClassTable keeps)."""
 
     def __init__(self, max_queries: int = 50_000) -> None:
         self.max_queries = max_queries
         self.by_query: dict[str, tuple[str, str]] = {}
         self.by_fp: dict[str, str] = {}
-        self.by_raw_fp: dict[bytes, tuple[str, str]] = {}
 
-    def lookup(self, query, fingerprint_fn=_fingerprint) -> tuple[str, str]:
-        """query may be str, or the raw bytes of a MySQL query (pt's byte semantics, C fast path)."""
+    def lookup(self, query: str, fingerprint_fn=_fingerprint) -> tuple[str, str]:
         hit = self.by_query.get(query)
         if hit is not None:
-            return hit
-        if query.__class__ is bytes:
-            raw = _fingerprint_raw(query)
-            hit = self.by_raw_fp.get(raw)
-            if hit is None:  # a new class: decode and checksum once per class, not per query
-                if len(self.by_raw_fp) >= self.max_queries:
-                    self.by_raw_fp.clear()
-                hit = self.by_raw_fp[raw] = (raw.decode("utf-8", "replace"), hashlib.md5(raw).hexdigest().upper())
-            if len(self.by_query) >= self.max_queries:
-                self.by_query.clear()
-            self.by_query[query] = hit
             return hit
         fp = fingerprint_fn(query)
         cs = self.by_fp.get(fp)
@@ -143,11 +130,6 @@ class RecordSink:
         if len(self._rows) >= self.batch_rows:
             self.flush()
 
-    def extend_rows(self, rows: list) -> None:
-        self._rows.extend(rows)
-        if len(self._rows) >= self.batch_rows:
-            self.flush()
-
     def add_arrays(self, n: int, arrays: dict) -> None:
         """A native parser's ready columns (every EVENT_SCHEMA column but the constant ones) as
         one batch; rows gathered before it are flushed first, so batches keep the file's order."""
@@ -159,11 +141,6 @@ class RecordSink:
                 array = _constant(getattr(self, f.name), n, f.type)
             columns.append(array)
         self.ready.append(pa.RecordBatch.from_arrays(columns, schema=EVENT_SCHEMA))
-
-    @property
-    def room(self) -> int:
-        """Rows that still fit in the current batch."""
-        return max(1, self.batch_rows - len(self._rows))
 
     def add(self, *, ts=None, user=None, host=None, ip=None, db=None, thread_id=None, query_time=None,
             lock_time=None, rows_sent=None, rows_examined=None, rows_affected=None, bytes_sent=None,
@@ -204,9 +181,6 @@ class RecordSink:
                 arrays.append(_map_array(columns[name], f.type))
             elif name == "ts":
                 arrays.append(pa.array(columns["ts"], pa.int64()).cast(f.type))
-            elif name == "query":
-                arrays.append(pa.array([q.decode("utf-8", "replace") if q.__class__ is bytes else q
-                                        for q in columns["query"]], f.type))
             else:
                 arrays.append(pa.array(columns[name], f.type))
         self.ready.append(pa.RecordBatch.from_arrays(arrays, schema=EVENT_SCHEMA))
