@@ -826,9 +826,17 @@ static int parse_header(const char *b, Py_ssize_t blen, Py_ssize_t start, Py_ssi
 /* Entry starts of a MySQL slow log in buf[0:end] (engines/mysql.py::MySQLSlowLogParser.starts):
  * "# Time: " / "# User@Host: " lines (a User@Host line right after a Time line belongs to it),
  * the '#' of every ";\n#" / ";\r\n#" whose line is not a `use`/`SET` attribute, and 0 when the
- * buffer starts with '#'. Sorted, unique. Returns (starts, banner_hint): the hint is False only
- * when no line can be a server banner (those start with 'T' -- "Tcp port", "Time Id Command" --
- * or contain "Version" without starting with '#'), which spares a regex over the buffer. */
+ * buffer starts with '#'. Sorted, unique. Returns (starts, banner_candidates): the starts of the
+ * only lines where a server banner can begin (a line starting with 'T' -- "Tcp port", "Time Id
+ * Command" -- or one not starting with '#' that contains "Version", and the line before it), so
+ * the banner regex is tried there instead of over the whole buffer. */
+static int append_ssize(PyObject *list, Py_ssize_t v) {
+    PyObject *o = PyLong_FromSsize_t(v);
+    int ok = o && PyList_Append(list, o) == 0;
+    Py_XDECREF(o);
+    return ok;
+}
+
 static PyObject *py_mysql_starts(PyObject *self, PyObject *args) {
     const char *b;
     Py_ssize_t n, end;
@@ -837,12 +845,19 @@ static PyObject *py_mysql_starts(PyObject *self, PyObject *args) {
     PyObject *out = PyList_New(0);
     if (!out) return NULL;
     Py_ssize_t prev_time_end = -1, last = -1;
-    int hint = 0;
+    PyObject *cands = PyList_New(0);
+    if (!cands) { Py_DECREF(out); return NULL; }
+    Py_ssize_t prev_ls = -1;
     for (Py_ssize_t ls = 0; ls < end;) {
         Py_ssize_t nl = find_byte(b, ls, end, '\n');
         Py_ssize_t start = -1;
-        if (b[ls] != '#' && !hint)
-            hint = b[ls] == 'T' || memmem(b + ls, (nl < 0 ? end : nl) - ls, "Version", 7) != NULL;
+        if (b[ls] != '#') {
+            int version = b[ls] != 'T' && memmem(b + ls, (nl < 0 ? end : nl) - ls, "Version", 7) != NULL;
+            /* "mysqld,\nVersion" ("\s" may be a newline): the line before may start the banner */
+            if (version && prev_ls >= 0 && !append_ssize(cands, prev_ls)) { Py_DECREF(out); Py_DECREF(cands); return NULL; }
+            if ((b[ls] == 'T' || version) && !append_ssize(cands, ls)) { Py_DECREF(out); Py_DECREF(cands); return NULL; }
+        }
+        prev_ls = ls;
         if (b[ls] == '#') {
             if (starts_with(b, end, ls, "# Time: ")) {
                 start = ls;
@@ -871,7 +886,7 @@ static PyObject *py_mysql_starts(PyObject *self, PyObject *args) {
         if (nl < 0) break;
         ls = nl + 1;
     }
-    return Py_BuildValue("(NO)", out, hint ? Py_True : Py_False);
+    return Py_BuildValue("(NN)", out, cands);
 }
 
 

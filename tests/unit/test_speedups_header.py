@@ -127,3 +127,30 @@ def test_union_and_invalid_utf8_queries(monkeypatch):
     assert a.num_rows == 12 and _same(a, b)
     assert "/*repeat union*/" in a.column("fingerprint")[0].as_py()
     assert "\ufffd" in a.column("query")[1].as_py()
+
+
+BANNERS = ["/usr/sbin/mariadbd, Version: 10.11.6-MariaDB-0+deb12u1-log (Debian 12). started with:\n",
+           "Tcp port: 3306  Unix socket: /run/mysqld/mysqld.sock\n", "Time                 Id Command    Argument\n",
+           "mysqld,\nVersion: 8.0 embedded library\n", "TCP Port: 0  x\n", "Toy line\n", "# Version: 1\n",
+           "select 'Version' from t;\n"]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.sampled_from(BANNERS),
+                          st.tuples(st.lists(st.sampled_from(HEADER_BITS[:3] + HEADER_BITS[7:9] + HEADER_BITS[15:16]),
+                                             min_size=1, max_size=3), st.sampled_from(QUERIES))),
+                min_size=1, max_size=8))
+def test_banners_identical(monkeypatch, parts):
+    """Banner lines are found from the C scan's candidate lines exactly as the regex over the
+    whole buffer finds them (the pure-Python path)."""
+    data = "".join(p if isinstance(p, str) else "".join(p[0]) + p[1] for p in parts).encode()
+    parsed = {}
+    for label, off in (("c", False), ("py", True)):
+        with monkeypatch.context() as m:
+            if off:
+                m.setattr(mysql, "_c_starts", None)
+                m.setattr(mysql, "_c_columns", None)
+            p = parse_log(io.BytesIO(data))
+            table = p.read_all()
+            parsed[label] = (table, p.stats.as_dict())
+    assert _same(parsed["c"][0], parsed["py"][0]) and parsed["c"][1] == parsed["py"][1], data

@@ -96,7 +96,7 @@ class MySQLSlowLogParser(EntryParser):
         self._last_ts = None
         self._last_db = None
         self._ts_cache: dict[bytes, datetime | None] = {}
-        self._banner_hint: tuple[bytes | None, bool] = (None, True)
+        self._banner_lines: tuple[bytes | None, list[int]] = (None, [])
         self._classes = None  # the C path's query -> class table, made on first use
         self._class_gen = -1
         self._class_fp: list[str] = []  # class id -> fingerprint text / checksum
@@ -105,8 +105,8 @@ class MySQLSlowLogParser(EntryParser):
     def starts(self, buf: bytes, begin: int, end: int) -> list[int]:
         """Offsets in buf[begin:end] where an entry starts."""
         if begin == 0 and _c_starts is not None:
-            out, hint = _c_starts(buf, end)
-            self._banner_hint = (buf, hint)  # spares banners() the hint search over the same buffer
+            out, candidates = _c_starts(buf, end)
+            self._banner_lines = (buf, candidates)  # where banners() needs to try its regex
             return out
         out = self._header_starts(buf, begin, end)
         extra = []
@@ -137,10 +137,19 @@ class MySQLSlowLogParser(EntryParser):
         return out
 
     def banners(self, buf: bytes, begin: int, end: int) -> list[tuple[int, int]]:
-        seen, hint = self._banner_hint
-        if seen is buf and not hint:
-            return []
-        return super().banners(buf, begin, end)
+        seen, candidates = self._banner_lines
+        if seen is not buf or begin != 0:
+            return super().banners(buf, begin, end)
+        out: list[tuple[int, int]] = []
+        for pos in candidates:  # what finditer would find: every banner starts at a candidate
+            if pos >= end:
+                break
+            if out and pos < out[-1][1]:
+                continue
+            m = self.banner.match(buf, pos, end)
+            if m:
+                out.append((m.start(), m.end()))
+        return out
 
     def parse_run(self, buf: bytes, points: list[int], i: int, sink: RecordSink) -> tuple[int, int, int]:
         """Native fast path over consecutive entries points[i], points[i+1], ...; returns
