@@ -154,3 +154,19 @@ def test_banners_identical(monkeypatch, parts):
             table = p.read_all()
             parsed[label] = (table, p.stats.as_dict())
     assert _same(parsed["c"][0], parsed["py"][0]) and parsed["c"][1] == parsed["py"][1], data
+
+
+def test_query_cache_clears_when_full():
+    """More distinct queries than the C query cache holds (2^16 entries): it starts over, and every
+    row still gets the class the reference fingerprint gives its query."""
+    from dagster_project.slowlog.fingerprint import checksum, fingerprint
+
+    head = b"# Time: 2026-11-24T10:00:01Z\n# User@Host: app[app] @ web-1 [10.0.0.7]  Id: 42\n# Query_time: 0.001  Lock_time: 0\n"
+    kinds = [b"SELECT name FROM users WHERE id = %d;\n", b"select * from orders where id in (%d, 7) limit 5;\n",
+             b"UPDATE t SET a = 'x%d' WHERE b IS NULL;\n"]
+    data = b"".join(head + kinds[i % 3] % i for i in range(70_000))
+    table = parse_log(io.BytesIO(data)).read_all()
+    assert table.num_rows == 70_000
+    assert len(set(table.column("checksum").to_pylist())) == 3
+    for row in table.slice(65_000).to_pylist()[::97] + table.slice(0, 50).to_pylist():
+        assert row["fingerprint"] == fingerprint(row["query"]) and row["checksum"] == checksum(row["fingerprint"])
