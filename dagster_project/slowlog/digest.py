@@ -97,15 +97,33 @@ class Digest:
         # and batch.
         self._pending: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
         self._pending_rows = 0
+        self._waiting: list[pa.Table] = []  # added, not yet aggregated (see _MIN_ROWS)
+        self._waiting_rows = 0
         self.events = 0
 
     # -- ingest ---------------------------------------------------------------------------------
+    _MIN_ROWS = 32768  # batches are aggregated in groups at least this big: per-group work is fixed
+
     def add(self, batch: pa.RecordBatch | pa.Table) -> None:
         n = batch.num_rows
         if n == 0:
             return
         self.events += n
         table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+        if self._waiting and table.schema != self._waiting[0].schema:
+            self._aggregate_waiting()
+        self._waiting.append(table)
+        self._waiting_rows += n
+        if self._waiting_rows >= self._MIN_ROWS:
+            self._aggregate_waiting()
+
+    def _aggregate_waiting(self) -> None:
+        if self._waiting:
+            tables, self._waiting, self._waiting_rows = self._waiting, [], 0
+            self._aggregate(tables[0] if len(tables) == 1 else pa.concat_tables(tables))
+
+    def _aggregate(self, table: pa.Table) -> None:
+        n = table.num_rows
         key_cols = [table.column(k).combine_chunks() for k in self.group_by]
         # One integer class id per row (vectorised), then a dict lookup per *distinct* class only.
         if len(key_cols) == 1:
@@ -258,7 +276,8 @@ class Digest:
             self._pending_rows += len(parts[0][0]) if parts else 0
 
     def _fold(self) -> None:
-        """Apply the buffered sketch updates to the per-class sketches."""
+        """Aggregate what is waiting, and apply the buffered sketch updates to the per-class sketches."""
+        self._aggregate_waiting()
         if not self._pending:
             return
         self._compact()
