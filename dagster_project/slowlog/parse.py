@@ -52,13 +52,29 @@ def open_input(source) -> tuple[BinaryIO, str]:
     # A buffered reader lets us peek at the magic bytes without consuming them.
     buffered = raw if hasattr(raw, "peek") else io.BufferedReader(raw)
     head = _peek(buffered, 10)
-    if head[:3] == GZIP_MAGIC:
+    if head[:3] == GZIP_MAGIC and _decodes(lambda: zlib.decompressobj(16 + zlib.MAX_WBITS), buffered):
         return gzip.GzipFile(fileobj=buffered, mode="rb"), name
     if head[:3] == b"BZh" and head[4:10] == b"1AY&SY":  # bzip2 (pgBadger users keep .bz2 logs)
         import bz2
 
-        return bz2.BZ2File(buffered, mode="rb"), name
+        if _decodes(bz2.BZ2Decompressor, buffered):
+            return bz2.BZ2File(buffered, mode="rb"), name
     return buffered, name
+
+
+def _decodes(make_decompressor, buffered) -> bool:
+    """False when the magic bytes were a false alarm: the data fails to decompress before
+    yielding a single byte (then it is read as plain text, every byte accounted). A stream that
+    decodes at first and is damaged later stays compressed: what precedes the damage is kept."""
+    decompressor = make_decompressor()
+    head = _peek(buffered, 1 << 16)
+    for i in range(0, len(head), 512):
+        try:
+            if decompressor.decompress(head[i : i + 512]):
+                return True
+        except (zlib.error, OSError, EOFError, ValueError):
+            return False
+    return True  # nothing decoded yet and nothing wrong yet: believe the magic
 
 
 def _peek(f, n: int) -> bytes:
