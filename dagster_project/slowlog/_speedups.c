@@ -878,9 +878,7 @@ static PyObject *py_mysql_starts(PyObject *self, PyObject *args) {
             }
         }
         if (start >= 0 && start != last) {
-            PyObject *v = PyLong_FromSsize_t(start);
-            if (!v || PyList_Append(out, v) < 0) { Py_XDECREF(v); Py_DECREF(out); return NULL; }
-            Py_DECREF(v);
+            if (!append_ssize(out, start)) { Py_DECREF(out); Py_DECREF(cands); return NULL; }
             last = start;
         }
         if (nl < 0) break;
@@ -1194,8 +1192,7 @@ static PyObject *py_mysql_columns(PyObject *self, PyObject *args) {
         Py_ssize_t last = PyLong_AsSsize_t(PyList_GET_ITEM(points, i + rows_max));
         Py_ssize_t first = PyLong_AsSsize_t(PyList_GET_ITEM(points, i));
         Py_ssize_t span = last > first ? last - first : 0;
-        for (k = 0; ok && k < C_N; k++) {
-            if (k >= C_XKEY) break; /* map entries: as they come */
+        for (k = 0; ok && k < C_XKEY; k++) { /* the map entry columns grow as they come */
             ok = g_reserve(&cols[k].valid, rows_max) && g_reserve(&cols[k].vals, rows_max * 8 + 8) &&
                  (COL_KIND[k] != K_STR || g_reserve(&cols[k].data, k == C_QUERY ? span : rows_max * 16));
         }

@@ -38,12 +38,6 @@ class _Sketch:
         self.zeros = 0
         self.buckets: Counter = Counter()
 
-    def add_many(self, bucket_ids: np.ndarray, counts: np.ndarray, zeros: int) -> None:
-        self.zeros += zeros
-        b = self.buckets
-        for k, c in zip(bucket_ids.tolist(), counts.tolist()):
-            b[k] += c
-
     def quantile(self, q: float, n: int, lo: float, hi: float) -> float:
         if n == 0:
             return 0.0
@@ -235,7 +229,8 @@ class Digest:
                     stats[c].attrs[a][values[v]] += int(pair_counts[pair])
 
     _BUCKET_BITS = 17  # buckets span about +-35,000 (1e-300 .. 1e308): they fit 2**16 either side
-    _ZERO_BUCKET = -(1 << 16)  # values <= 0
+    _BUCKET_BIAS = 1 << 16  # added to a bucket to pack it in the low _BUCKET_BITS bits
+    _ZERO_BUCKET = -_BUCKET_BIAS  # values <= 0
     _FOLD_ROWS = 1 << 20
 
     def _buffer_sketch(self, family: str, slots: np.ndarray, x: np.ndarray) -> None:
@@ -247,18 +242,18 @@ class Digest:
         span = (int(positive.max()) - b_lo + 2) if len(positive) else 1
         s_lo = int(slots.min())
         if (int(slots.max()) - s_lo + 1) * span <= 1 << 22:  # dense: a bincount, not a sort
-            local = np.zeros(len(x), dtype=np.int64)  # 0 = value <= 0, else bucket - b_lo + 1
-            local[pos] = positive - (b_lo - 1)
-            dense = np.bincount((slots - s_lo) * span + local)
+            cell = np.zeros(len(x), dtype=np.int64)  # 0 = value <= 0, else bucket - b_lo + 1
+            cell[pos] = positive - (b_lo - 1)
+            dense = np.bincount((slots - s_lo) * span + cell)
             hit = np.flatnonzero(dense)
             counts = dense[hit]
-            slot, local = np.divmod(hit, span)
-            bucket = np.where(local == 0, self._ZERO_BUCKET, local + (b_lo - 1))
-            uniq = ((slot + s_lo) << self._BUCKET_BITS) | (bucket + (1 << 16))
+            slot, hit_cell = np.divmod(hit, span)
+            bucket = np.where(hit_cell == 0, self._ZERO_BUCKET, hit_cell + (b_lo - 1))
+            uniq = ((slot + s_lo) << self._BUCKET_BITS) | (bucket + self._BUCKET_BIAS)
         else:
             bucket = np.full(len(x), self._ZERO_BUCKET, dtype=np.int64)
             bucket[pos] = positive
-            uniq, counts = np.unique((slots << self._BUCKET_BITS) | (bucket + (1 << 16)), return_counts=True)
+            uniq, counts = np.unique((slots << self._BUCKET_BITS) | (bucket + self._BUCKET_BIAS), return_counts=True)
         self._pending.setdefault(family, []).append((uniq, counts))
         self._pending_rows += len(uniq)
         if self._pending_rows > self._FOLD_ROWS:
@@ -285,7 +280,7 @@ class Digest:
         for family, parts in self._pending.items():
             for keys, counts in parts:
                 slots = (keys >> self._BUCKET_BITS).tolist()
-                buckets = ((keys & mask) - (1 << 16)).tolist()
+                buckets = ((keys & mask) - self._BUCKET_BIAS).tolist()
                 for slot, bucket, count in zip(slots, buckets, counts.tolist()):
                     if family == "hourly":
                         cs, hour = self._by_index[slot // 24], slot % 24

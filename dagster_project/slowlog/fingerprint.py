@@ -110,7 +110,12 @@ def _strip_asc(q: str, pos: int) -> str:
 
 def checksum(fp: str) -> str:
     """pt-query-digest's class checksum: MD5 of the fingerprint bytes, upper-case hex."""
-    return hashlib.md5(fp.encode("utf-8", "surrogateescape")).hexdigest().upper()
+    return checksum_raw(fp.encode("utf-8", "surrogateescape"))
+
+
+def checksum_raw(fp: bytes) -> str:
+    """checksum() of a fingerprint given as the log's bytes."""
+    return hashlib.md5(fp).hexdigest().upper()
 
 
 try:  # the optional C accelerator (built by `pip install`; same results, tested against this module)

@@ -14,7 +14,6 @@ from itertools import accumulate, chain
 from operator import itemgetter
 from typing import BinaryIO, Iterator
 
-import numpy as np
 import pyarrow as pa
 
 from ..events import EVENT_SCHEMA
@@ -138,7 +137,7 @@ class RecordSink:
         for f in EVENT_SCHEMA:
             array = arrays.get(f.name)
             if array is None:
-                array = _constant(getattr(self, f.name), n, f.type)
+                array = pa.repeat(pa.scalar(getattr(self, f.name), f.type), n)
             columns.append(array)
         self.ready.append(pa.RecordBatch.from_arrays(columns, schema=EVENT_SCHEMA))
 
@@ -184,12 +183,6 @@ class RecordSink:
             else:
                 arrays.append(pa.array(columns[name], f.type))
         self.ready.append(pa.RecordBatch.from_arrays(arrays, schema=EVENT_SCHEMA))
-
-
-def _constant(value, n: int, arrow_type) -> pa.Array:
-    if value is None:
-        return pa.nulls(n, arrow_type)
-    return pa.array([value], arrow_type).take(pa.array(np.zeros(n, np.int32)))
 
 
 def sink_for(parser: "EntryParser", **kwargs) -> RecordSink:

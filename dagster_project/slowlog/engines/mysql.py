@@ -13,13 +13,11 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
-import hashlib
-
 import numpy as np
 import pyarrow as pa
 
 from ..events import EVENT_SCHEMA
-from ..fingerprint import fingerprint_raw
+from ..fingerprint import checksum_raw, fingerprint_raw
 from .base import EntryParser, RecordSink
 
 # An entry starts at one of these lines (MariaDB and MySQL 5.1 omit `# Time:` when the second
@@ -166,13 +164,14 @@ class MySQLSlowLogParser(EntryParser):
 
     def _arrays(self, n: int, cols, xmap, tmap, ids) -> dict[str, pa.Array]:
         """The C path's buffers as Arrow arrays (zero copy), plus fingerprint/checksum by class."""
-        out = {name: _from_buffers(_C_TYPES[k], n, cols[k]) for k, name in enumerate(_C_COLUMNS[:15])}
+        out = {name: _from_buffers(_C_TYPES[k], n, cols[k]) for k, name in enumerate(_C_COLUMNS)}
         out["ts"] = out["ts"].view(EVENT_SCHEMA.field("ts").type)
-        keys = [_from_buffers(pa.string(), None, cols[k]) for k in (15, 17)]
-        values = [_from_buffers(pa.float64(), None, cols[16]), _from_buffers(pa.string(), None, cols[18])]
-        for name, offsets, k, v in (("extra", xmap, keys[0], values[0]), ("extra_text", tmap, keys[1], values[1])):
+        # the map columns: (validity, offsets) over their key and value columns
+        for name, offsets, keys, values in (("extra", xmap, cols[15], cols[16]), ("extra_text", tmap, cols[17], cols[18])):
             map_type = EVENT_SCHEMA.field(name).type
-            entries = pa.StructArray.from_arrays([k, v], fields=[map_type.key_field, map_type.item_field])
+            entries = pa.StructArray.from_arrays(
+                [_from_buffers(map_type.key_type, None, keys), _from_buffers(map_type.item_type, None, values)],
+                fields=[map_type.key_field, map_type.item_field])
             out[name] = pa.Array.from_buffers(map_type, n, [_buffer(offsets[0]), pa.py_buffer(offsets[1])],
                                               children=[entries])
         table = self._classes
@@ -182,7 +181,7 @@ class MySQLSlowLogParser(EntryParser):
         fps = table.fps
         for raw in fps[len(self._class_fp):]:  # classes new since the last run: decoded and hashed once
             self._class_fp.append(raw.decode("utf-8", "replace"))
-            self._class_cs.append(hashlib.md5(raw).hexdigest().upper())
+            self._class_cs.append(checksum_raw(raw))
         used, local = np.unique(np.frombuffer(ids, np.int32), return_inverse=True)
         local = pa.array(local.astype(np.int32, copy=False))
         out["fingerprint"] = pa.array([self._class_fp[c] for c in used.tolist()], pa.string()).take(local)
@@ -385,7 +384,7 @@ class MySQLSlowLogParser(EntryParser):
         return value
 
 
-# The C path's column order (mysql_columns in _speedups.c), then the two map entry columns.
+# The C path's column order (mysql_columns in _speedups.c); the map columns' keys and values follow.
 _C_COLUMNS = ("ts", "user", "host", "ip", "db", "thread_id", "query_time", "lock_time", "rows_sent", "rows_examined",
               "rows_affected", "bytes_sent", "query", "source_offset", "source_length")
 _C_TYPES = tuple(pa.int64() if name == "ts" else EVENT_SCHEMA.field(name).type for name in _C_COLUMNS)
