@@ -23,6 +23,7 @@ import dagster as dg
 from dagster_aws.utils import ResourceWithBoto3Configuration
 from pydantic import Field, PrivateAttr
 
+from dagster_project.resources.masking import AWS_SECRET_FIELDS, mask_secrets
 from dagster_project.sources.base import DownloadResult, LogFile, LogSource
 from dagster_project.sources.cloudwatch import DEFAULT_GROUP_TEMPLATES, CloudWatchLogSource
 from dagster_project.sources.local import LocalLogSource
@@ -37,7 +38,6 @@ __all__ = [
 ]
 
 ENGINES = ("mysql", "postgres", "redis")
-_SECRET_FIELDS = frozenset({"aws_access_key_id", "aws_secret_access_key", "aws_session_token"})
 
 
 class LogSourceResource(dg.ConfigurableResource):
@@ -57,10 +57,7 @@ class LogSourceResource(dg.ConfigurableResource):
 
     # --- never show credentials: pydantic's repr/str go through __repr_args__
     def __repr_args__(self):  # type: ignore[override]
-        for key, value in super().__repr_args__():
-            if key in _SECRET_FIELDS and value is not None:
-                value = "***"
-            yield key, value
+        return mask_secrets(super().__repr_args__(), AWS_SECRET_FIELDS)
 
     @property
     def source_kind(self) -> str:

@@ -24,11 +24,11 @@ from typing import Any
 from dagster_aws.utils import ResourceWithBoto3Configuration
 from pydantic import Field, PrivateAttr
 
+from dagster_project.resources.masking import AWS_SECRET_FIELDS, mask_secrets
 from dagster_project.snapshots import widgets as W
 
 __all__ = ["CloudWatchMetricsResource", "CloudWatchImageError"]
 
-_SECRET_FIELDS = frozenset({"aws_access_key_id", "aws_secret_access_key", "aws_session_token"})
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -66,10 +66,7 @@ class CloudWatchMetricsResource(ResourceWithBoto3Configuration):
     _client: Any = PrivateAttr(default=None)
 
     def __repr_args__(self):  # type: ignore[override]
-        for key, value in super().__repr_args__():
-            if key in _SECRET_FIELDS and value is not None:
-                value = "***"
-            yield key, value
+        return mask_secrets(super().__repr_args__(), AWS_SECRET_FIELDS)
 
     # ------------------------------------------------------------------------------- client
     @property

@@ -44,6 +44,8 @@ from urllib.parse import urlsplit
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
+from dagster_project.resources.masking import mask_secrets
+
 __all__ = [
     "OpenSearchError",
     "OpenSearchPublishError",
@@ -387,10 +389,8 @@ class OpenSearchResource(dg.ConfigurableResource):
 
     # ---- never show the password (pydantic's repr/str go through __repr_args__)
     def __repr_args__(self):  # type: ignore[override]
-        for key, value in super().__repr_args__():
-            if key == "password" and value is not None:
-                value = "***"
-            elif key == "hosts" and value:
+        for key, value in mask_secrets(super().__repr_args__(), {"password"}):
+            if key == "hosts" and value:
                 value = [_strip_userinfo(h) for h in value]
             yield key, value
 

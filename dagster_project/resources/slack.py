@@ -38,6 +38,8 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from dagster_project.resources.masking import mask_secrets
+
 __all__ = ["SlackReportResource", "SlackSendError", "validate_channel_id", "TOKEN_ENV", "CHANNEL_ENV"]
 
 TOKEN_ENV = "SLACK_BOT_TOKEN"
@@ -126,10 +128,7 @@ class SlackReportResource(SlackResource):
     backoff_seconds: float = Field(default=1.0, description="First wait between whole-upload attempts (doubles).")
 
     def __repr_args__(self):  # type: ignore[override]
-        for key, value in super().__repr_args__():
-            if key == "token" and value is not None:
-                value = "***"
-            yield key, value
+        return mask_secrets(super().__repr_args__(), {"token"})
 
     # ------------------------------------------------------------------------------ config
     def resolved_token(self) -> str | None:
