@@ -138,18 +138,6 @@ def relocate():
     return relocate_times
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint():
-    """A moto S3 server on a free local port (real HTTP: pyarrow's S3 client and boto3 both talk to it)."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
 def s3_data_root(moto_endpoint, monkeypatch) -> str:
     """``SLOWLOG_DATA_ROOT=s3://<fresh bucket>/data`` on the moto server."""

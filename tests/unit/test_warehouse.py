@@ -265,17 +265,6 @@ def test_s3_put_file(s3_root, tmp_path):
         assert f.read() == b"abc" * 1000
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
 def s3_root(moto_endpoint, monkeypatch):
     """``s3://<fresh bucket>/data`` on a moto server (real HTTP, real pyarrow S3 client)."""
