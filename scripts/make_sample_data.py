@@ -123,7 +123,26 @@ def retime(chunk: bytes, engine: str, shift: int) -> bytes:
 
 
 # --------------------------------------------------------------------------------------- servers
-class MariaDBInstance:
+class _SQLInstance:
+    """What the MariaDB and PostgreSQL instances share: capture the log lines some SQL produces."""
+
+    engine: str
+    log_path: Path
+
+    def run(self, sql: str, user: str, database: str) -> None:
+        raise NotImplementedError
+
+    def capture(self, parts: list[tuple[str, str, str]]) -> bytes:
+        before = self.log_path.stat().st_size
+        for user, database, sql in parts:
+            self.run(sql, user, database)
+        time.sleep(0.3 if self.engine == "postgres" else 0.05)  # let the server flush its log
+        with open(self.log_path, "rb") as fh:
+            fh.seek(before)
+            return fh.read()  # whole entries: every client has exited when we read
+
+
+class MariaDBInstance(_SQLInstance):
     """A MariaDB server with application users; SQL runs over TCP as one of them."""
 
     def __init__(self, workdir: Path) -> None:
@@ -147,15 +166,6 @@ class MariaDBInstance:
         if res.returncode != 0:
             raise RuntimeError(f"setup SQL failed: {res.stderr.decode()[-2000:]}")
 
-    def capture(self, parts: list[tuple[str, str, str]]) -> bytes:
-        before = self.log_path.stat().st_size
-        for user, database, sql in parts:
-            self.run(sql, user, database)
-        time.sleep(0.3 if self.engine == "postgres" else 0.05)  # let the server flush its log
-        with open(self.log_path, "rb") as fh:
-            fh.seek(before)
-            return fh.read()  # whole entries: every client has exited when we read
-
     def run(self, sql: str, user: str, database: str) -> None:
         args = ["mariadb", "--no-defaults", "-h127.0.0.1", f"-P{self.db.port}", f"-u{user}", f"-p{user}-pw",
                 "--batch", "--silent", "--force", database]
@@ -168,7 +178,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-class PostgresInstance:
+class PostgresInstance(_SQLInstance):
     """A PostgreSQL 15 server run as the ``postgres`` OS user, logging like RDS (stderr, %t prefix)."""
 
     def __init__(self, workdir: Path) -> None:
@@ -217,15 +227,6 @@ class PostgresInstance:
 
     def run(self, sql: str, user: str, database: str) -> None:
         self._psql(sql, user, database, check=False)
-
-    def capture(self, parts: list[tuple[str, str, str]]) -> bytes:
-        before = self.log_path.stat().st_size
-        for user, database, sql in parts:
-            self.run(sql, user, database)
-        time.sleep(0.3 if self.engine == "postgres" else 0.05)  # let the server flush its log
-        with open(self.log_path, "rb") as fh:
-            fh.seek(before)
-            return fh.read()  # whole entries: every client has exited when we read
 
     def _psql(self, sql: str, user: str, database: str, check: bool) -> None:
         args = ["psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(self.port), "-U", user, "-d", database,
