@@ -27,8 +27,10 @@ import io
 import json
 import struct
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.http_server import LocalHTTPServer
 
 __all__ = ["CloudWatchImageServer", "cbor_dumps", "cbor_loads", "render_png"]
 
@@ -148,7 +150,7 @@ def render_png(title: str, width: int = 400, height: int = 225) -> bytes:
 
 
 # -------------------------------------------------------------------------------------- server
-class CloudWatchImageServer:
+class CloudWatchImageServer(LocalHTTPServer):
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.requests: list[dict] = []  # decoded request bodies (MetricWidget, OutputFormat)
         self.operations: list[str] = []
@@ -191,14 +193,7 @@ class CloudWatchImageServer:
                 self.end_headers()
                 self.wfile.write(raw)
 
-        self._httpd = ThreadingHTTPServer((host, 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        self._listen(host, Handler)
 
     def fail_next(self, code: str, status: int = 400, message: str = "injected", times: int = 1) -> None:
         with self._lock:
@@ -222,16 +217,3 @@ class CloudWatchImageServer:
             return 400, {"__type": "com.amazonaws.cloudwatch#InvalidParameterInput", "message": "bad MetricWidget"}
         return 200, {"MetricWidgetImage": render_png(title, min(size[0], 800), min(size[1], 450))}
 
-    def start(self) -> CloudWatchImageServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def __enter__(self) -> CloudWatchImageServer:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()

@@ -27,9 +27,11 @@ import socket
 import struct
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
+
+from tests.support.http_server import LocalHTTPServer
 
 __all__ = ["FaultyProxy", "Rule"]
 
@@ -67,7 +69,7 @@ class Rule:
         return True
 
 
-class FaultyProxy:
+class FaultyProxy(LocalHTTPServer):
     def __init__(self, upstream: str, host: str = "127.0.0.1", upstream_timeout: float = 60.0) -> None:
         parts = urlsplit(upstream)
         if parts.scheme != "http" or not parts.hostname:
@@ -85,9 +87,7 @@ class FaultyProxy:
         class Handler(_Handler):
             srv = proxy
 
-        self._httpd = ThreadingHTTPServer((host, 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="faulty-proxy", daemon=True)
+        self._listen(host, Handler, name="faulty-proxy")
 
     # ------------------------------------------------------------------------------- rules
     def _add(self, rule: Rule) -> Rule:
@@ -133,30 +133,15 @@ class FaultyProxy:
             return sum(1 for r in self.requests if match in r["path"] and (action is None or r["action"] == action))
 
     # ---------------------------------------------------------------------------- lifecycle
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
 
     @property
     def port(self) -> int:
         return self._httpd.server_address[1]
 
-    def start(self) -> FaultyProxy:
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
         self._stopping.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        super().stop()
         self._thread.join(timeout=5)
-
-    def __enter__(self) -> FaultyProxy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -28,9 +28,11 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from tests.support.http_server import LocalHTTPServer
 
 __all__ = ["SlackApiServer", "Fault"]
 
@@ -54,7 +56,7 @@ class _State:
     faults: dict[str, list[Fault]] = field(default_factory=dict)
 
 
-class SlackApiServer:
+class SlackApiServer(LocalHTTPServer):
     def __init__(self, token: str = VALID_TOKEN, channels: tuple[str, ...] = ("C0123456789",),
                  host: str = "127.0.0.1") -> None:
         self.token = token
@@ -84,16 +86,9 @@ class SlackApiServer:
 
             do_GET = do_POST  # noqa: N815
 
-        self._httpd = ThreadingHTTPServer((host, 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._listen(host, Handler)
 
     # ------------------------------------------------------------------------------- public
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
     @property
     def base_url(self) -> str:
         return self.url + "/api/"
@@ -236,16 +231,3 @@ class SlackApiServer:
         return {"ok": False, "error": "unknown_method"}
 
     # ---------------------------------------------------------------------------- lifecycle
-    def start(self) -> SlackApiServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def __enter__(self) -> SlackApiServer:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
