@@ -577,6 +577,53 @@ static int to_ll(const char *s, Py_ssize_t n, long long *out) {
     return 1;
 }
 
+/* "# +[A-Z][A-Za-z_]+: \S" at b[l] (engines/mysql.py _PROP_START; le: the line's end) */
+static int is_prop_start(const char *b, Py_ssize_t l, Py_ssize_t le) {
+    Py_ssize_t i = l + 1, w;
+    if (i >= le || b[l] != '#' || b[i] != ' ') return 0;
+    while (i < le && b[i] == ' ') i++;
+    if (i >= le || b[i] < 'A' || b[i] > 'Z') return 0;
+    w = ++i;
+    while (i < le && ((b[i] >= 'A' && b[i] <= 'Z') || (b[i] >= 'a' && b[i] <= 'z') || b[i] == '_')) i++;
+    return i > w && i + 2 < le && b[i] == ':' && b[i + 1] == ' ' && !is_space(b[i + 2]);
+}
+
+/* " +(?:User@Host|[A-Z][A-Za-z_]+): \S" at b[l]: a first header line that lost its '#' (_HEADLESS_FIRST) */
+static int is_headless_first(const char *b, Py_ssize_t l, Py_ssize_t le) {
+    Py_ssize_t i = l, w;
+    while (i < le && b[i] == ' ') i++;
+    if (i == l) return 0;
+    if (starts_with(b, le, i, "User@Host: ")) return i + 11 < le && !is_space(b[i + 11]);
+    if (i >= le || b[i] < 'A' || b[i] > 'Z') return 0;
+    w = ++i;
+    while (i < le && ((b[i] >= 'A' && b[i] <= 'Z') || (b[i] >= 'a' && b[i] <= 'z') || b[i] == '_')) i++;
+    return i > w && i + 2 < le && b[i] == ':' && b[i + 1] == ' ' && !is_space(b[i + 2]);
+}
+
+/* the whole line b[l:le] is "(?: +[A-Z][A-Za-z_]+: +\S+)+[ \r]*" (_CONT_LINE): Percona Server 8's
+ * `  Tmp_tables: 1  Tmp_disk_tables: 0  Tmp_table_sizes: 0` header line without '#' */
+static int is_cont_line(const char *b, Py_ssize_t l, Py_ssize_t le) {
+    Py_ssize_t i = l;
+    int pairs = 0;
+    for (;;) {
+        Py_ssize_t s0 = i, j;
+        while (i < le && b[i] == ' ') i++;
+        for (j = s0; j < le && (b[j] == ' ' || b[j] == '\r'); j++) {}
+        if (j == le) return pairs > 0;
+        if (i == s0 || b[i] < 'A' || b[i] > 'Z') return 0;
+        Py_ssize_t w = ++i;
+        while (i < le && ((b[i] >= 'A' && b[i] <= 'Z') || (b[i] >= 'a' && b[i] <= 'z') || b[i] == '_')) i++;
+        if (i == w || i >= le || b[i] != ':') return 0;
+        Py_ssize_t sp = ++i;
+        while (i < le && b[i] == ' ') i++;
+        if (i == sp) return 0;
+        Py_ssize_t v0 = i;
+        while (i < le && !is_space(b[i])) i++;
+        if (i == v0) return 0;
+        pairs++;
+    }
+}
+
 enum { F_QT, F_LT, F_RS, F_RE, F_RA, F_BS, F_TID, F_N };
 static const char *FIELD_NAMES[] = {"Query_time", "Lock_time", "Rows_sent", "Rows_examined", "Rows_affected", "Bytes_sent", "Thread_id"};
 static const Py_ssize_t FIELD_LENS[] = {10, 9, 9, 13, 13, 10, 9};
@@ -614,11 +661,16 @@ static int parse_header(const char *b, Py_ssize_t blen, Py_ssize_t start, Py_ssi
     int nlines = 0;
     Py_ssize_t pos = start;
     while (pos < end) {
+        int cont = 0; /* Percona Server 8's attribute line without '#' */
         if (b[pos] == '#' || starts_with(b, end, pos, "use ") || starts_with(b, end, pos, "SET last_insert_id") ||
-            starts_with(b, end, pos, "SET insert_id") || starts_with(b, end, pos, "SET timestamp")) {
+            starts_with(b, end, pos, "SET insert_id") || starts_with(b, end, pos, "SET timestamp") ||
+            (b[pos] == ' ' && nlines > 0 && (cont = 1))) {
             Py_ssize_t nl = find_byte(b, pos, end, '\n');
             if (nl < 0) break; /* an unterminated line is not part of the block */
+            if (cont && !is_cont_line(b, pos, nl)) break;
             if (nlines == MAX_LINES) return 0;
+            if (nlines > 0 && pos + 2 < nl && b[pos + 2] == 'T' && starts_with(b, end, pos, "# Time: "))
+                return 0; /* a Time line after other header lines: the reference path reads it */
             ls[nlines] = pos;
             le[nlines++] = nl;
             pos = nl + 1;
@@ -716,11 +768,12 @@ static int parse_header(const char *b, Py_ssize_t blen, Py_ssize_t start, Py_ssi
     for (int f = 0; f < F_N; f++) h->have[f] = 0;
     for (int li = 0; li < nlines; li++) {
         Py_ssize_t l = ls[li], le_ = le[li];
-        if (b[l] == '#' && l + 1 < le_ && b[l + 1] == ' ') {
+        int cont = b[l] == ' '; /* a header line without '#' (checked by is_cont_line) */
+        if (cont || (b[l] == '#' && l + 1 < le_ && b[l + 1] == ' ')) {
             Py_ssize_t k = l + 1;
             while (k < le_ && b[k] == ' ') k++;
-            int is_prop = !(starts_with(b, le_, k, "User@Host: ") || starts_with(b, le_, k, "Time: "));
-            if (is_prop) {
+            int is_prop = cont || !(starts_with(b, le_, k, "User@Host: ") || starts_with(b, le_, k, "Time: "));
+            if (is_prop && !cont) {
                 Py_ssize_t w = k;
                 if (!(w < le_ && b[w] >= 'A' && b[w] <= 'Z')) is_prop = 0;
                 else {
@@ -823,13 +876,6 @@ static int parse_header(const char *b, Py_ssize_t blen, Py_ssize_t start, Py_ssi
 }
 
 
-/* Entry starts of a MySQL slow log in buf[0:end] (engines/mysql.py::MySQLSlowLogParser.starts):
- * "# Time: " / "# User@Host: " lines (a User@Host line right after a Time line belongs to it),
- * the '#' of every ";\n#" / ";\r\n#" whose line is not a `use`/`SET` attribute, and 0 when the
- * buffer starts with '#'. Sorted, unique. Returns (starts, banner_candidates): the starts of the
- * only lines where a server banner can begin (a line starting with 'T' -- "Tcp port", "Time Id
- * Command" -- or one not starting with '#' that contains "Version", and the line before it), so
- * the banner regex is tried there instead of over the whole buffer. */
 static int append_ssize(PyObject *list, Py_ssize_t v) {
     PyObject *o = PyLong_FromSsize_t(v);
     int ok = o && PyList_Append(list, o) == 0;
@@ -837,6 +883,15 @@ static int append_ssize(PyObject *list, Py_ssize_t v) {
     return ok;
 }
 
+/* Entry starts of a MySQL slow log in buf[0:end], exactly engines/mysql.py::MySQLSlowLogParser.starts
+ * (its docstring has the rules): "# Time: " / "# User@Host: " lines unless they continue the header
+ * block of the entry before, the '#' of every ";\n#" / ";\r\n#" whose line is not a `use`/`SET`
+ * attribute, 0 when the buffer starts with a (possibly '#'-less) header line, and the first of the
+ * `# Name: value` lines right above a Time/User@Host line that follows a non-'#' line. Sorted,
+ * unique. Returns (starts, banner_candidates): the starts of the only lines where a server banner
+ * can begin (a line starting with 'T' -- "Tcp port", "Time Id Command" -- or one not starting with
+ * '#' that contains "Version", and the line before it), so the banner regex is tried there instead
+ * of over the whole buffer. */
 static PyObject *py_mysql_starts(PyObject *self, PyObject *args) {
     const char *b;
     Py_ssize_t n, end;
@@ -844,7 +899,8 @@ static PyObject *py_mysql_starts(PyObject *self, PyObject *args) {
     if (end > n) end = n;
     PyObject *out = PyList_New(0);
     if (!out) return NULL;
-    Py_ssize_t prev_time_end = -1, last = -1;
+    Py_ssize_t last = -1, pend = -1; /* pend: first of the attribute lines right above, outside a header */
+    int in_head = 0, seen_time = 0, seen_uh = 0, seen_admin = 0, prev_semi = 0;
     PyObject *cands = PyList_New(0);
     if (!cands) { Py_DECREF(out); return NULL; }
     Py_ssize_t prev_ls = -1;
@@ -858,24 +914,45 @@ static PyObject *py_mysql_starts(PyObject *self, PyObject *args) {
             if ((b[ls] == 'T' || version) && !append_ssize(cands, ls)) { Py_DECREF(out); Py_DECREF(cands); return NULL; }
         }
         prev_ls = ls;
+        Py_ssize_t le = nl < 0 ? end : nl;
         if (b[ls] == '#') {
-            if (starts_with(b, end, ls, "# Time: ")) {
-                start = ls;
-                prev_time_end = nl < 0 ? -1 : nl + 1;
-            } else if (starts_with(b, end, ls, "# User@Host: ")) {
-                if (ls != prev_time_end) start = ls;
-            }
-            if (start < 0 && ls == 0) start = 0;
-            if (start < 0 && ls >= 2 && b[ls - 1] == '\n') {
-                /* ";\n#" or ";\r\n#": the previous line ends with ';' and is not use/SET */
-                Py_ssize_t semi = ls - 2;
-                if (semi >= 0 && b[semi] == '\r') semi--;
-                if (semi >= 0 && b[semi] == ';') {
-                    Py_ssize_t pls = semi;
-                    while (pls > 0 && b[pls - 1] != '\n') pls--;
-                    if (!starts_with(b, end, pls, "use ") && !starts_with(b, end, pls, "SET ")) start = ls;
+            int is_time = starts_with(b, end, ls, "# Time: ");
+            int is_uh = !is_time && starts_with(b, end, ls, "# User@Host: ");
+            if (is_time || is_uh) {
+                if (!(in_head && !seen_admin && !seen_uh && (is_uh || !seen_time))) { /* else: the same header */
+                    start = !in_head && pend >= 0 ? pend : ls;
+                    in_head = 1;
+                    seen_time = seen_uh = seen_admin = 0;
                 }
+                if (is_time) seen_time = 1;
+                else seen_uh = 1;
+            } else if (ls == 0 || prev_semi) {
+                start = ls;
+                in_head = 1;
+                seen_time = seen_uh = 0;
+                seen_admin = starts_with(b, end, ls, "# administrator command:");
+            } else if (starts_with(b, end, ls, "# administrator command:")) {
+                seen_admin = in_head;
+                pend = -1;
+            } else if (!in_head) { /* attribute lines outside a header block may belong to the next entry */
+                if (!is_prop_start(b, ls, le)) pend = -1;
+                else if (pend < 0) pend = ls;
             }
+        } else if (b[ls] == ' ' && ls == 0 && is_headless_first(b, ls, le)) {
+            start = ls;
+            in_head = 1;
+            seen_admin = 0;
+            seen_time = starts_with(b, end, ls, " Time: ");
+            seen_uh = starts_with(b, end, ls, " User@Host: ");
+        } else if (!(in_head && b[ls] == ' ' && is_cont_line(b, ls, le))) {
+            in_head = 0;
+            pend = -1;
+        }
+        if (start >= 0) pend = -1;
+        /* ";\n#" / ";\r\n#" for the next line: this one ends with ';' and is not a use/SET attribute */
+        {
+            Py_ssize_t k = le > ls && b[le - 1] == '\r' ? le - 1 : le;
+            prev_semi = k > ls && b[k - 1] == ';' && !starts_with(b, end, ls, "use ") && !starts_with(b, end, ls, "SET ");
         }
         if (start >= 0 && start != last) {
             if (!append_ssize(out, start)) { Py_DECREF(out); Py_DECREF(cands); return NULL; }

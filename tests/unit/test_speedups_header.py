@@ -2,6 +2,7 @@
 import glob
 import io
 import random
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -27,7 +28,9 @@ def _both(data: bytes, monkeypatch):
     return with_c, without
 
 
-LOGS = sorted(glob.glob(str(PERCONA / "slowlogs" / "*.txt"))) + sorted(glob.glob(str(CORPUS / "filebeat/mysql-slowlog/*.log")))
+DATA = Path(__file__).resolve().parents[1] / "data" / "mysql"
+LOGS = (sorted(glob.glob(str(PERCONA / "slowlogs" / "*.txt"))) + sorted(glob.glob(str(CORPUS / "filebeat/mysql-slowlog/*.log")))
+        + sorted(glob.glob(str(DATA / "*.log"))))
 
 
 @pytest.mark.parametrize("path", LOGS, ids=lambda p: p.rsplit("/", 1)[-1])
@@ -50,6 +53,9 @@ HEADER_BITS = [
     "# No InnoDB statistics available for this query\n", "#  InnoDB_IO_r_ops: 0  InnoDB_IO_r_wait: 0.000000\n",
     "use shop;\n", "use `billing`;\n", "use ;\n", "SET timestamp=1795744868;\n", "SET insert_id=5,timestamp=1795744868;\n",
     "SET timestamp=99999999999999999;\n", "SET last_insert_id=3;\n",
+    # issue 14: Percona Server 8's header line without '#', a first line without '#', an admin command
+    "  Tmp_tables: 1  Tmp_disk_tables: 2  Tmp_table_sizes: 3\n", " Time: 2026-11-24T10:00:01Z\n",
+    " User@Host: app[app] @ web-1 [10.0.0.7]\n", "# administrator command: Quit;\n", "  Tmp_tables: x\tY: 1\n",
 ]
 QUERIES = ["SELECT 1;\n", "UPDATE t SET a=1\n WHERE b='x';\n", "select 'ü' from t;\r\n", "CALL p(1)\n", "/* c */ SELECT 2;\n"]
 
@@ -132,7 +138,9 @@ def test_union_and_invalid_utf8_queries(monkeypatch):
 BANNERS = ["/usr/sbin/mariadbd, Version: 10.11.6-MariaDB-0+deb12u1-log (Debian 12). started with:\n",
            "Tcp port: 3306  Unix socket: /run/mysqld/mysqld.sock\n", "Time                 Id Command    Argument\n",
            "mysqld,\nVersion: 8.0 embedded library\n", "TCP Port: 0  x\n", "Toy line\n", "# Version: 1\n",
-           "select 'Version' from t;\n"]
+           "select 'Version' from t;\n",
+           "c:\\wamp64\\bin\\mysql\\mysql8.0.21\\bin\\mysqld.exe, Version: 8.0.21 (MySQL Community Server - GPL). started with:\n",
+           "TCP Port: 3306, Named Pipe: /tmp/mysql.sock\n"]
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -170,3 +178,28 @@ def test_query_cache_clears_when_full():
     assert len(set(table.column("checksum").to_pylist())) == 3
     for row in table.slice(65_000).to_pylist()[::97] + table.slice(0, 50).to_pylist():
         assert row["fingerprint"] == fingerprint(row["query"]) and row["checksum"] == checksum(row["fingerprint"])
+
+
+def test_issue14_edge_case_inputs_identical(monkeypatch):
+    """The derived edge-case inputs of test_mysql_edge_cases (a first line without '#', Percona
+    Server 8's header line without '#', `# Query_time:` above `# Time:`): same rows and the same
+    byte accounting on both paths, whole and in small chunks."""
+    from tests.unit.test_mysql_edge_cases import ps8_split_tmp_tables, query_time_first
+
+    inputs = [(PERCONA / "slowlogs" / "slow002.txt").read_bytes()[1:],
+              ps8_split_tmp_tables((CORPUS / "filebeat/mysql-slowlog/percona-ubuntu-8.0.15.log").read_bytes()),
+              query_time_first((CORPUS / "filebeat/mysql-slowlog/mysql-5.7.22.log").read_bytes()),
+              query_time_first((DATA / "phpfui-doubleSession.log").read_bytes())]
+    for data in inputs:
+        a, b = _both(data, monkeypatch)
+        assert a.num_rows > 0 and _same(a, b)
+        stats = []
+        for off in (False, True):
+            with monkeypatch.context() as m:
+                if off:
+                    m.setattr(mysql, "_c_starts", None)
+                    m.setattr(mysql, "_c_columns", None)
+                p = parse_log(io.BytesIO(data), chunk_size=512)
+                assert _same(p.read_all(), a)
+                stats.append(p.stats.as_dict())
+        assert stats[0] == stats[1] and stats[0]["rejected"] == 0

@@ -6,6 +6,12 @@ event, ts/db inheritance), with one deliberate difference: entries are split at 
 lines (`# Time:` / `# User@Host:`) rather than at ";\\n#", so a garbage line or a query without a
 trailing semicolon cannot swallow the next entry.
 
+Edge cases measured against pt-query-digest and Percona's Go parser (issue 14; tests in
+tests/unit/test_mysql_edge_cases.py): a Windows banner (`C:\\...\\mysqld.exe, Version:`) is a banner;
+a file that starts mid-entry gives no event for the headless fragment (rejected, with a sample);
+a first header line that lost its '#' is read; `# Query_time:` above `# Time:` is one entry; Percona
+Server 8's `  Tmp_tables: ...` line without '#' is a header line.
+
 Works on bytes: offsets are byte offsets and only the query and a few fields are decoded.
 """
 from __future__ import annotations
@@ -24,14 +30,22 @@ from .base import EntryParser, RecordSink
 # did not change; then `# User@Host:` opens the entry).
 ENTRY_START = re.compile(rb"^# (?:Time|User@Host): ", re.M)
 # Logs without those lines (some Percona/old formats) still separate entries by ";\n#" as pt does;
-# a `use`/`SET` line ending in ";" is an attribute, not the end of an entry.
-_AFTER_STATEMENT = re.compile(rb";\r?\n#")
-# Lines the server prints when the log is opened (server start, FLUSH LOGS).
+# a `use`/`SET` line ending in ";" is an attribute, not the end of an entry (see starts()).
+# Lines the server prints when the log is opened (server start, FLUSH LOGS); on Windows the binary
+# is `C:\...\mysqld.exe, Version: ...` (pt's own pattern misses it and glues it onto a query).
 BANNER_LINE = re.compile(
-    rb"^(?:T[cC][pP]\s[pP]ort:\s+\d+|[^\n#]*(?:mysqld|mariadbd),\sVersion.*(?:started\swith:|embedded\slibrary)|"
+    rb"^(?:T[cC][pP]\s[pP]ort:\s+\d+|[^\n#]*(?:mysqld|mariadbd)(?:\.exe)?,\sVersion.*(?:started\swith:|embedded\slibrary)|"
     rb"Time\s+Id\s+Command).*(?:\n|\Z)",
     re.M,
 )
+# A `# Name: value` header line (pt's cheap test for an attribute line).
+_PROP_START = re.compile(rb"# +[A-Z][A-Za-z_]+: \S")
+# The first line of a file that lost its leading '#' (" Time: ...", " User@Host: ...", " Query_time: ..."):
+# pt prepends the '#' and reads it, so do we.
+_HEADLESS_FIRST = re.compile(rb" +(?:User@Host|[A-Z][A-Za-z_]+): \S")
+# Percona Server 8 (PS-7492 / PMM-7137) writes `  Tmp_tables: 1  Tmp_disk_tables: 0  Tmp_table_sizes: 0`
+# on a line of its own without the '#': a header line all the same.
+_CONT_LINE = re.compile(rb"(?: +[A-Z][A-Za-z_]+: +\S+)+[ \r]*")
 _USER_HOST = re.compile(rb"# User@Host: ([^\[]+|\[[^\[]+\]).*?@ (\S*) \[(.*?)\]\s*(?:Id:\s*(\d+))?")
 _PROPERTY_LINE = re.compile(rb"# +[A-Z][A-Za-z_]+: \S+")
 _PROPERTY = re.compile(rb"(\w+):\s+(\S+|\Z)")
@@ -101,38 +115,83 @@ class MySQLSlowLogParser(EntryParser):
         self._class_cs: list[str] = []
 
     def starts(self, buf: bytes, begin: int, end: int) -> list[int]:
-        """Offsets in buf[begin:end] where an entry starts."""
+        """Offsets in buf[begin:end] where an entry starts (the C scan's reference: mysql_starts).
+
+        A line by line walk. An entry starts at a `# Time:` or `# User@Host:` line, at the '#' of
+        every ";\\n#" whose line is not a `use`/`SET` attribute (pt's separator), and at `begin` when
+        it holds a '#' line (or a first header line that lost its '#'). Inside one header block (the
+        '#' lines since the last start, no query line between) a `# Time:` line opens no new entry
+        when only attribute lines came before it, nor a `# User@Host:` line when no User@Host and no
+        `# administrator command:` came before it: `# Query_time: ...` then `# Time: ...` is one
+        entry (its timestamp kept), as in pt. `# Name: value` lines right above a Time/User@Host line
+        that opens an entry after a non-'#' line (a banner, a query without ';') belong to it.
+        """
         if begin == 0 and _c_starts is not None:
             out, candidates = _c_starts(buf, end)
             self._banner_lines = (buf, candidates)  # where banners() needs to try its regex
             return out
-        out = self._header_starts(buf, begin, end)
-        extra = []
-        for m in _AFTER_STATEMENT.finditer(buf, begin, end):
-            pos = m.end() - 1
-            line_start = buf.rfind(b"\n", begin, m.start()) + 1
-            if buf.startswith((b"use ", b"SET "), line_start):
-                continue
-            extra.append(pos)
-        if begin == 0 and buf[:1] == b"#":
-            extra.append(0)
-        if extra:
-            out = sorted(set(out).union(extra))
+        out: list[int] = []
+        in_head = seen_time = seen_uh = seen_admin = prev_semi = False
+        pend = -1  # first of the attribute lines right above, outside a header block
+        ls = begin
+        while ls < end:
+            nl = buf.find(b"\n", ls, end)
+            le = end if nl < 0 else nl
+            c = buf[ls]
+            start = -1
+            if c == 35:  # '#'
+                is_time = buf.startswith(b"# Time: ", ls, end)
+                is_uh = not is_time and buf.startswith(b"# User@Host: ", ls, end)
+                if is_time or is_uh:
+                    if in_head and not seen_admin and not seen_uh and (is_uh or not seen_time):
+                        pass  # the same entry's header
+                    else:
+                        start = pend if not in_head and pend >= 0 else ls
+                        in_head, seen_time, seen_uh, seen_admin = True, False, False, False
+                    if is_time:
+                        seen_time = True
+                    else:
+                        seen_uh = True
+                elif ls == begin or prev_semi:
+                    start = ls
+                    in_head, seen_time, seen_uh = True, False, False
+                    seen_admin = buf.startswith(b"# administrator command:", ls, end)
+                elif buf.startswith(b"# administrator command:", ls, end):
+                    seen_admin = in_head
+                    pend = -1
+                elif not in_head:  # attribute lines outside a header block may belong to the next entry
+                    if not _PROP_START.match(buf, ls, le):
+                        pend = -1
+                    elif pend < 0:
+                        pend = ls
+            elif c == 32 and ls == begin and _HEADLESS_FIRST.match(buf, ls, le):
+                start = ls
+                in_head, seen_admin = True, False
+                seen_time = buf.startswith(b" Time: ", ls, end)
+                seen_uh = buf.startswith(b" User@Host: ", ls, end)
+            elif not (in_head and c == 32 and _CONT_LINE.fullmatch(buf, ls, le)):
+                in_head = False
+                pend = -1
+            if start >= 0:
+                pend = -1
+                if not out or out[-1] != start:
+                    out.append(start)
+            if nl < 0:
+                break
+            # ";\n#" / ";\r\n#": this line ends with ';' and is not a use/SET attribute
+            k = le - 1 if le > ls and buf[le - 1] == 13 else le
+            prev_semi = k > ls and buf[k - 1] == 59 and not buf.startswith((b"use ", b"SET "), ls, end)
+            ls = nl + 1
         return out
 
-    def _header_starts(self, buf: bytes, begin: int, end: int) -> list[int]:
-        out: list[int] = []
-        prev_time_line_end = -1
-        for m in ENTRY_START.finditer(buf, begin, end):
-            pos = m.start()
-            if buf[pos + 2] == 85:  # "U": User@Host right after a Time line belongs to it
-                if pos == prev_time_line_end:
-                    continue
-            else:
-                nl = buf.find(b"\n", pos, end)
-                prev_time_line_end = nl + 1 if nl >= 0 else -1
-            out.append(pos)
-        return out
+    @staticmethod
+    def resync_start(buf: bytes, pos: int, floor: int) -> bool:
+        """For a scan that begins mid-file (parallel.py's split points; buf's lines up to `floor` are
+        not whole): True when the start `pos` that starts() found is one the whole file has too.
+        A start depends on the header lines above it, so only one whose previous line is inside the
+        window and is neither a '#' line nor an indented one (no header block reaches across it)."""
+        prev = buf.rfind(b"\n", 0, pos - 1) + 1
+        return pos > 0 and prev > floor and buf[prev] not in (35, 32)
 
     def banners(self, buf: bytes, begin: int, end: int) -> list[tuple[int, int]]:
         seen, candidates = self._banner_lines
@@ -209,8 +268,19 @@ class MySQLSlowLogParser(EntryParser):
             line_end = end if nl < 0 else nl
             next_pos = end if nl < 0 else nl + 1
             first = buf[pos]
-            if first == 35:  # '#'
+            if first == 32 and (_HEADLESS_FIRST.match(buf, pos, line_end) if pos == start
+                                else _CONT_LINE.fullmatch(buf, pos, line_end)):
                 line = buf[pos:line_end].rstrip(b"\r")
+                if pos != start:  # Percona Server 8's attribute line without '#'
+                    props.extend(_PROPERTY.findall(line))
+                    pos = next_pos
+                    continue
+                first, line = 35, b"#" + line  # a first header line that lost its '#' (pt: the same)
+            else:
+                line = None
+            if first == 35:  # '#'
+                if line is None:
+                    line = buf[pos:line_end].rstrip(b"\r")
                 if line.startswith(b"# Time: "):
                     raw = line[8:].strip()
                     uh = line.find(b"# User@Host:", 8)
@@ -269,6 +339,10 @@ class MySQLSlowLogParser(EntryParser):
 
         if not buf.endswith(b"\n", start, end) and not buf[start:end].rstrip(b" \t\r").endswith(b";"):
             return False  # the last entry of a cut file (no final newline, no final ';'): rejected
+        if is_admin and user is None and ts is None and iso_ts is None and not any(n == b"Query_time" for n, _ in props):
+            # the tail of an entry whose header is not in this file (it starts mid-entry): pt and
+            # Percona's Go parser report no event for it, and it has no time, user or duration
+            return False
         if query is None:
             if not any(name == b"Query_time" for name, _ in props):
                 return False  # e.g. a file cut inside the header block
