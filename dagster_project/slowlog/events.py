@@ -27,7 +27,9 @@ EVENT_SCHEMA = pa.schema(
         pa.field("fingerprint", pa.string()),
         pa.field("query", pa.string()),
         # Every other numeric attribute the log carried (InnoDB_*, Tmp_tables, Merge_passes ...),
-        # Yes/No flags as 1.0/0.0.
+        # Yes/No flags as 1.0/0.0. PostgreSQL: "port" (client port), and on an extended-protocol
+        # execute the durations of the parse / bind steps that preceded it, "parse_time" and
+        # "bind_time" (seconds; absent when the execute had none, e.g. a prepared statement's reuse).
         pa.field("extra", pa.map_(pa.string(), pa.float64())),
         # Non-numeric attributes (PostgreSQL command tag, Redis client name, ...).
         pa.field("extra_text", pa.map_(pa.string(), pa.string())),

@@ -395,3 +395,38 @@ def fingerprint_pg(query: str) -> str:
     while toks and toks[-1][0] == _PUNCT and toks[-1][1] == ";":
         toks.pop()
     return _render(_collapse(toks))
+
+
+# -- the per-event path: fingerprints of queries that differ only in their numbers, computed once ----
+
+# A run of ASCII digits that starts a number (not inside an identifier, a `$n` parameter or a
+# dollar-quote tag) is lexically a number whatever its value: replacing it by "1" (a lone "0" is
+# kept, so 0x.. / 0o.. / 0b.. prefixes stay what they were) changes no token boundary and no token
+# kind, hence not the fingerprint. Double-quoted identifiers keep their digits verbatim: queries with
+# a '"' are not masked. tests/unit/test_postgres_formats.py checks the identity on the corpora.
+_NUMBER_RUN = re.compile(r"(?<![\w$])(?!0(?![0-9]))[0-9]+")
+_MASKED: dict[str, str] = {}
+_MASKED_MAX = 50_000  # entries, and at most _MASKED_CHARS characters of keys: memory stays bounded
+_MASKED_CHARS = 32 << 20
+_masked_chars = 0
+
+
+def mask_numbers(query: str) -> str:
+    return _NUMBER_RUN.sub("1", query) if '"' not in query else query
+
+
+def fingerprint_pg_cached(query: str) -> str:
+    """fingerprint_pg(query), memoized on the query with its numbers masked (pgbench-like workloads
+    repeat a handful of statements with different numbers: one tokenization per statement shape)."""
+    global _masked_chars
+    if len(query) > 65536:  # a huge statement (bulk INSERT ...) is fingerprinted, not kept
+        return fingerprint_pg(query)
+    key = _NUMBER_RUN.sub("1", query) if '"' not in query else query
+    fp = _MASKED.get(key)
+    if fp is None:
+        if len(_MASKED) >= _MASKED_MAX or _masked_chars > _MASKED_CHARS:
+            _MASKED.clear()
+            _masked_chars = 0
+        fp = _MASKED[key] = fingerprint_pg(key)
+        _masked_chars += len(key) + len(fp)
+    return fp

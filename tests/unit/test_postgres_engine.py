@@ -66,8 +66,13 @@ def test_filebeat_expected(name):
     data = (PG_FILEBEAT / name).read_bytes()
     rows, stats = parse(data, engine="auto")
     assert stats.engine == "postgres" and stats.rejected == 0
-    expected = [d for d in json.loads((PG_FILEBEAT / (name + "-expected.json")).read_text()) if "event.duration" in d]
+    docs = [d for d in json.loads((PG_FILEBEAT / (name + "-expected.json")).read_text()) if "event.duration" in d]
+    # executions only: a parse/bind step's duration rides on the execute that follows (extra parse_time/bind_time)
+    expected = [d for d in docs if d.get("postgresql.log.query_step") not in ("parse", "bind")]
     assert len(rows) == len(expected) == stats.events
+    prep = sum(d["event.duration"] for d in docs if d.get("postgresql.log.query_step") in ("parse", "bind"))
+    folded = sum(v for r in rows for k, v in (r["extra"] or []) if k in ("parse_time", "bind_time"))
+    assert abs(folded * 1e9 - prep) < 1000
     for row, doc in zip(rows, expected):
         assert row["query"] == doc["postgresql.log.query"].rstrip()
         assert abs(row["query_time"] * 1e9 - doc["event.duration"]) < 1000
@@ -117,12 +122,19 @@ def test_pgbadger_light_log_count():
 
 
 def test_pgbadger_multiline_bind_parameters():
-    rows, stats = parse((PGBADGER / "multiline_param.log").read_bytes(), engine="auto")
-    assert stats.events == 8 and stats.rejected == 0 and stats.skipped_bytes == 0
+    data = (PGBADGER / "multiline_param.log").read_bytes()
+    rows, stats = parse(data, engine="auto")
+    # one event per execution; the parse and bind entries are skipped, their durations kept on the execute
+    assert stats.events == 5 and stats.rejected == 0
+    lines = data.splitlines(keepends=True)
+    assert stats.skipped_bytes == sum(len(l) for l in lines[3:7] + lines[10:13])
     steps = [et(r)["step"] for r in rows]
-    assert steps == ["statement", "statement", "statement", "parse", "bind", "execute", "bind", "execute"]
-    assert et(rows[4])["parameters"] == "$1 = '1234', $2 = 'njchar\n\thello', $3 = 'aaaa'"
-    assert et(rows[7])["parameters"] == "$1 = '1234', $2 = 'njvarchar\n\tbye', $3 = 'iiii'"
+    assert steps == ["statement", "statement", "statement", "execute", "execute"]
+    assert dict(rows[3]["extra"]) == {"parse_time": pytest.approx(0.001163), "bind_time": pytest.approx(0.0007)}
+    assert dict(rows[4]["extra"]) == {"bind_time": pytest.approx(0.000145)}
+    assert rows[3]["query_time"] == pytest.approx(0.000215) and rows[4]["query_time"] == pytest.approx(0.000131)
+    assert et(rows[3])["parameters"] == "$1 = '1234', $2 = 'njchar\n\thello', $3 = 'aaaa'"
+    assert et(rows[4])["parameters"] == "$1 = '1234', $2 = 'njvarchar\n\tbye', $3 = 'iiii'"
     assert len({r["checksum"] for r in rows[3:]}) == 1
     assert rows[0]["user"] == "user1" and rows[0]["db"] == "mydb" and rows[0]["thread_id"] == 4913
 
@@ -176,8 +188,9 @@ RDS_LOG = (
 def test_rds_prefix_fields_and_entry_kinds():
     rows, stats = parse(RDS_LOG, engine="auto")
     assert stats.engine == "postgres"
-    assert [et(r)["step"] for r in rows] == ["statement", "execute", "parse", "bind"]
-    assert stats.events == 4 and stats.rejected == 0
+    # the trailing parse + bind of pid 12345 are never executed: skipped, not counted as queries
+    assert [et(r)["step"] for r in rows] == ["statement", "execute"]
+    assert stats.events == 2 and stats.rejected == 0
     first = rows[0]
     assert first["ts"] == datetime(2026, 11, 24, 10, 0, 1, tzinfo=UTC)
     assert (first["user"], first["db"], first["host"], first["ip"], first["thread_id"]) == (
@@ -191,7 +204,7 @@ def test_rds_prefix_fields_and_entry_kinds():
     assert et(ex) == {"step": "execute", "statement_name": "S_1", "parameters": "$1 = '7'"}
     assert ex["fingerprint"] == "select ?::int"
     # skipped: checkpoint, connection, ERROR+STATEMENT, auto_explain plan; nothing rejected
-    skipped = [RDS_LOG.splitlines(keepends=True)[i] for i in (0, 4, 7, 8, 11, 12, 13)]
+    skipped = [RDS_LOG.splitlines(keepends=True)[i] for i in (0, 4, 7, 8, 9, 10, 11, 12, 13)]
     assert stats.skipped_bytes == sum(len(x) for x in skipped)
     # byte ranges: each event spans its lines (the DETAIL line belongs to the execute entry)
     assert RDS_LOG[ex["source_offset"]: ex["source_offset"] + ex["source_length"]].endswith(b"$1 = '7'\n")
@@ -209,7 +222,7 @@ def test_chunk_boundaries_do_not_change_results(chunk):
 def test_garbage_before_first_prefixed_line_is_rejected():
     data = b"partial line from a rotated file\n" + RDS_LOG
     rows, stats = parse(data)
-    assert len(rows) == 4 and stats.rejected == 1 and stats.rejected_bytes == 33
+    assert len(rows) == 2 and stats.rejected == 1 and stats.rejected_bytes == 33
     assert stats.rejected_samples[0].startswith("@0: partial line")
 
 

@@ -268,6 +268,11 @@ def stream(fileobj: BinaryIO, parser: EntryParser, sink: RecordSink, stats: Pars
     sink.flush()
     yield from sink.ready
     sink.ready.clear()
+    # A parser that recognised a format it does not read says so in one line, first of the samples.
+    note = getattr(parser, "format_error", None)
+    if note and stats.rejected and note not in stats.rejected_samples:
+        stats.rejected_samples.insert(0, note)
+        del stats.rejected_samples[MAX_SAMPLES:]
 
 
 def _consume(buf: bytes, cut: int, starts: list[int], parser: EntryParser, sink: RecordSink,

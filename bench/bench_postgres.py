@@ -1,0 +1,102 @@
+"""PostgreSQL part of `make bench`: whole-process `slowlog digest` against pgBadger on the same log.
+
+1. Captures a REAL PostgreSQL 15 log with RDS's log_line_prefix ('%t:%r:%u@%d:[%p]:') from a private
+   server (log_min_duration_statement=0; pgbench in simple, extended and prepared protocol), cached
+   under .bench/; the ~BENCH_PG_MB (default 100) log is that capture repeated (rotated files of the
+   same workload).
+2. Times `slowlog digest` and pgBadger (single process and `-j 2`, the fair comparison on 2 cores) on
+   it; prints MB/s and both ratios (target: >= 20x pgBadger, >= 60 MB/s).
+3. Peak memory (PSS of the process tree) of `slowlog digest` on the log and on one twice its size
+   (memory must stay flat in the input size).
+4. Parity: queries counted by both (pgBadger's queries_number, our events + log_statement pairs).
+
+Run alone: `.venv/bin/python bench/bench_postgres.py`; results in .bench/results-postgres.json.
+Environment: BENCH_PG_REAL_MB (default 25), BENCH_PG_MB (default 100), BENCH_SKIP_PGBADGER=1.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from bench import OUT, SLOWLOG, timed  # noqa: E402
+from tests.support.postgres import RDS_PREFIX, PostgreSQL  # noqa: E402
+
+
+def capture_pg_log(target_mb: int) -> Path:
+    log = OUT / f"postgres-real-{target_mb}mb.log"
+    if log.exists() and log.stat().st_size >= target_mb * 1e6 * 0.95:
+        return log
+    print(f"capturing a real ~{target_mb} MB PostgreSQL log (one-time, cached in {log}) ...", flush=True)
+    with PostgreSQL(prefix=RDS_PREFIX) as pg:
+        pg.psql("CREATE DATABASE bench", check=True)
+        pg.pgbench("-i", "-s", "2", "bench")
+        modes = ("simple", "extended", "prepared")
+        k = 0
+        while pg.log_path.stat().st_size < target_mb * 1e6:
+            pg.pgbench("-M", modes[k % 3], "-c", "2", "-t", "2000", "bench")
+            k += 1
+            print(f"  {pg.log_path.stat().st_size / 1e6:7.1f} MB", flush=True)
+        pg.stop()
+        shutil.copyfile(pg.log_path, log)
+    return log
+
+
+def repeated(real: Path, target_mb: int, name: str) -> Path:
+    copies = max(1, round(target_mb * 1e6 / real.stat().st_size))
+    out = OUT / f"{name}-{copies}x-{real.name}"
+    if not out.exists() or out.stat().st_size != real.stat().st_size * copies:
+        with open(out, "wb") as dst:
+            for _ in range(copies):
+                with open(real, "rb") as src:
+                    shutil.copyfileobj(src, dst, 16 << 20)
+    return out
+
+
+def main() -> int:
+    OUT.mkdir(exist_ok=True)
+    real = capture_pg_log(int(os.environ.get("BENCH_PG_REAL_MB", "25")))
+    target = int(os.environ.get("BENCH_PG_MB", "100"))
+    log = repeated(real, target, "pg")
+    double = repeated(real, 2 * target, "pg2")
+    size = log.stat().st_size
+    results: dict = {"cpus": os.cpu_count(), "log": str(log), "log_bytes": size}
+    ours_json = OUT / "slowlog-postgres.json"
+    wall, pss, rc = timed(SLOWLOG + ["digest", "--compact", "-q", "--engine", "postgres", str(log)], ours_json)
+    assert rc == 0, "slowlog digest failed"
+    wall2, pss2, _ = timed(SLOWLOG + ["digest", "--compact", "-q", "--engine", "postgres", str(double)])
+    results["slowlog"] = {"seconds": wall, "mb_per_s": size / wall / 1e6, "peak_pss_mb": pss / 1e6,
+                          "peak_pss_mb_twice_the_input": pss2 / 1e6}
+    print(f"[postgres] {size / 1e6:.0f} MB, RDS prefix {RDS_PREFIX}", flush=True)
+    print(f"  slowlog digest   : {wall:7.2f} s  {size / wall / 1e6:7.1f} MB/s  peak PSS {pss / 1e6:.0f} MB "
+          f"({2 * size / 1e6:.0f} MB log: {pss2 / 1e6:.0f} MB, {wall2:.1f} s)", flush=True)
+    ours = json.loads(ours_json.read_text())
+    if not os.environ.get("BENCH_SKIP_PGBADGER") and shutil.which("pgbadger"):
+        for jobs in (1, 2):
+            out = OUT / f"pgbadger-j{jobs}.json"
+            cmd = ["pgbadger", "-q", "-f", "stderr", "--prefix", RDS_PREFIX, "-j", str(jobs), "-x", "json", "-o",
+                   str(out), str(log)]
+            bw, bpss, brc = timed(cmd)
+            assert brc == 0, "pgbadger failed"
+            report = json.loads(out.read_text())
+            queries = report["overall_stat"]["postgres"]["queries_number"]
+            results[f"pgbadger_j{jobs}"] = {"seconds": bw, "mb_per_s": size / bw / 1e6, "peak_pss_mb": bpss / 1e6,
+                                            "queries": queries, "speedup": bw / wall}
+            print(f"  pgbadger -j {jobs}    : {bw:7.2f} s  {size / bw / 1e6:7.1f} MB/s  -> slowlog is "
+                  f"{bw / wall:5.1f}x faster (target >= 20x)", flush=True)
+        results["parity"] = {"slowlog_events": ours["events"], "pgbadger_queries": results["pgbadger_j1"]["queries"]}
+        print(f"  queries          : slowlog {ours['events']} events, pgBadger {results['pgbadger_j1']['queries']}")
+    print(f"  target           : >= 60 MB/s on 2 cores: {'met' if size / wall / 1e6 >= 60 else 'NOT met'}")
+    (OUT / "results-postgres.json").write_text(json.dumps(results, indent=1))
+    print(f"results: {OUT / 'results-postgres.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
