@@ -2,7 +2,8 @@
 
     from dagster_project.analysis import load_events, load_digest
     df = load_events("2026-01-01", "2026-01-07", instance=["db-1", "db-2"], columns=["ts", "query_time", "checksum"])
-    top = load_digest("2026-01-07").nlargest(10, "query_time_sum")
+    top = load_digest("2026-01-07").nlargest(10, "query_time_sum")          # one day, as stored
+    week = load_digest("2026-01-01", "2026-01-07")                           # one row per class of the week
 
 Only the partitions in range are listed and read (see :mod:`dagster_project.warehouse`).
 
@@ -24,6 +25,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from dagster_project import warehouse
+from dagster_project.rollup import merge_digest
 from dagster_project.warehouse import DIGEST_TABLE, EVENTS_TABLE, DateLike, to_date
 
 __all__ = ["load_events", "load_digest", "read_events"]
@@ -112,7 +114,24 @@ def load_digest(
     root: str | os.PathLike | None = None,
     columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Per-day query-class aggregates (``query_digest``) as a DataFrame; same arguments as
-    :func:`load_events` (``instance`` filters the ``instance`` column)."""
+    """Query-class aggregates from the stored daily digests (``query_digest``) alone.
+
+    One day (``end`` None or equal to ``start``): that day's rows as stored. A range: one row per
+    instance x class over the whole range, merged from the daily rows (exact counts, sums, min, max,
+    avg and stddev; quantiles from the merged sketches, within 1%; see :mod:`dagster_project.rollup`),
+    with the same columns plus ``days`` (days the class was seen); ``date`` is the range's first day.
+    The events table is never read. ``start`` None: every stored day (merged). ``instance`` filters
+    the ``instance`` column; ``columns`` selects the columns returned.
+    """
     root = os.fspath(root) if root is not None else None
-    return warehouse.read_table(DIGEST_TABLE, start, end, instance, columns, root).to_pandas()
+    if start is not None and end is None:
+        end = start
+    first = to_date(start) if start is not None else None
+    last = to_date(end) if end is not None else None
+    if first and last and first > last:
+        raise ValueError(f"start {first} is after end {last}")
+    if first is not None and first == last:
+        table = warehouse.read_table(DIGEST_TABLE, first, last, instance, columns, root)
+        return table.to_pandas()
+    merged = merge_digest(warehouse.read_table(DIGEST_TABLE, first, last, instance, None, root))
+    return merged[[c for c in columns if c in merged.columns]] if columns else merged

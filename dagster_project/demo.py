@@ -451,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
 
     _say()
     _say("Files:")
-    for table in (warehouse.EVENTS_TABLE, warehouse.DIGEST_TABLE):
+    for table in (warehouse.EVENTS_TABLE, warehouse.DIGEST_TABLE, warehouse.DB_LOAD_TABLE):
         _say(f"  Parquet  {_display(warehouse.table_dir(table, root))}/date=YYYY-MM-DD/...")
     pngs = snapshot_pngs(root)
     if pngs:

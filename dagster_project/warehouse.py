@@ -43,10 +43,12 @@ import pyarrow.fs as pafs
 from dagster_project.settings import Root, resolve_root
 from dagster_project.slowlog.digest import DIGEST_SCHEMA
 from dagster_project.slowlog.events import EVENT_SCHEMA
+from dagster_project.slowlog.load import DB_LOAD_SCHEMA
 from dagster_project.slowlog.writer import RowGroupWriter
 
 EVENTS_TABLE = "slow_query_events"
 DIGEST_TABLE = "query_digest"
+DB_LOAD_TABLE = "db_load"  # per day: per-minute load of each instance's top classes (slowlog/load.py)
 PART_FILE = "part-0.parquet"
 MANIFEST_FILE = "_manifest.json"
 COMPRESSION = "zstd"
@@ -55,7 +57,8 @@ ROW_GROUP_ROWS = 128 * 1024
 # Tables whose partitions are per day AND instance; every other table is per day only.
 INSTANCE_PARTITIONED = {EVENTS_TABLE}
 # Known file schemas (used for empty partitions and to read a table with a stable schema).
-KNOWN_SCHEMAS: dict[str, pa.Schema] = {EVENTS_TABLE: EVENT_SCHEMA, DIGEST_TABLE: DIGEST_SCHEMA}
+KNOWN_SCHEMAS: dict[str, pa.Schema] = {EVENTS_TABLE: EVENT_SCHEMA, DIGEST_TABLE: DIGEST_SCHEMA,
+                                       DB_LOAD_TABLE: DB_LOAD_SCHEMA}
 
 DateLike = dt.date | dt.datetime | str
 Data = pa.Table | pa.RecordBatch | Iterable[pa.RecordBatch | pa.Table]

@@ -2,19 +2,24 @@
 
 Reads the day's ``slow_query_events`` partitions (every instance) as a stream of record batches,
 feeds them to the streaming :class:`~dagster_project.slowlog.digest.Digest` and replaces
-``warehouse/query_digest/date=YYYY-MM-DD/part-0.parquet``. The day is the partition day of the
+``warehouse/query_digest/date=YYYY-MM-DD/part-0.parquet`` (with each class's mergeable sketches).
+The same pass builds the day's DB load series (:class:`~dagster_project.slowlog.load.LoadSeries`:
+per minute, average active sessions of each instance's top classes) into
+``warehouse/db_load/date=YYYY-MM-DD/``. The day is the partition day of the
 events (their file's day), the same exactly-once unit as ``slow_query_events``.
 """
 
 import dagster as dg
 
 from dagster_project import settings, warehouse
-from dagster_project.assets.ingest import md_table, partition_days, slow_query_events
+from dagster_project.assets.common import md_table, partition_days
+from dagster_project.assets.ingest import slow_query_events
 from dagster_project.partitions import daily_partitions
 from dagster_project.slowlog.digest import Digest
 from dagster_project.slowlog.events import EVENT_SCHEMA
+from dagster_project.slowlog.load import LoadSeries
 from dagster_project.slowlog.redact import redact_query
-from dagster_project.warehouse import DIGEST_TABLE, EVENTS_TABLE
+from dagster_project.warehouse import DB_LOAD_TABLE, DIGEST_TABLE, EVENTS_TABLE
 
 GROUP_BY = ("instance", "checksum")
 TOP_N = 5
@@ -43,7 +48,8 @@ def _top_row(day, cls: dict) -> dict:
     deps=[slow_query_events],
     group_name="digest",
     kinds={"python", "parquet"},
-    description="Per day x instance x query class aggregates (pt-query-digest style), warehouse/query_digest/date=/.",
+    description="Per day x instance x query class aggregates (pt-query-digest style, with mergeable quantile "
+    "sketches), warehouse/query_digest/date=/; and the per-minute DB load series, warehouse/db_load/date=/.",
 )
 def query_digest(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     root = settings.resolve_root()
@@ -51,14 +57,18 @@ def query_digest(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     total_classes = total_events = total_bytes = 0
     for day in partition_days(context):
         digest = Digest(group_by=GROUP_BY, hourly=True)
+        load = LoadSeries()
         events = 0
         for batch in warehouse.iter_batches(EVENTS_TABLE, day, day, columns=EVENT_SCHEMA.names, root=root):
             if batch.num_rows:
                 digest.add(batch)
+                load.add(batch)
                 events += batch.num_rows
         classes = digest.classes()
         written = warehouse.write_day(DIGEST_TABLE, day, digest.to_table(day), root)
-        per_day.append({"date": str(day), "classes": len(classes), "events": events, "parquet_bytes": written["bytes"]})
+        load_rows = warehouse.write_day(DB_LOAD_TABLE, day, load.to_table(day), root)["rows"]
+        per_day.append({"date": str(day), "classes": len(classes), "events": events, "parquet_bytes": written["bytes"],
+                        "db_load_rows": load_rows})
         top.extend(_top_row(day, c) for c in classes[:TOP_N])
         total_classes += len(classes)
         total_events += events

@@ -1,6 +1,7 @@
 """``opensearch_digest``: the day's query digest indexed into OpenSearch (deterministic ids).
 
-Re-materializing overwrites the same documents (and prunes classes that disappeared), so the
+The day's ``db_load`` series (per-minute load of each instance's top classes) goes into the same
+index as ``doc_type: db_load`` documents. Re-materializing overwrites the same documents (and prunes classes that disappeared), so the
 index always mirrors the warehouse. Literals are redacted before anything leaves the warehouse.
 Any per-document rejection fails the run with the first reasons (opensearch-py's bulk helpers
 do not raise on their own). The raw-events index, off by default, keeps the seed system's field
@@ -11,11 +12,11 @@ import dagster as dg
 
 from dagster_project import settings, warehouse
 from dagster_project.assets.digest import query_digest
-from dagster_project.assets.ingest import md_table, partition_days
+from dagster_project.assets.common import md_table, partition_days
 from dagster_project.partitions import daily_partitions
 from dagster_project.resources.opensearch import OpenSearchResource
 from dagster_project.slowlog.events import EVENT_SCHEMA
-from dagster_project.warehouse import DIGEST_TABLE, EVENTS_TABLE
+from dagster_project.warehouse import DB_LOAD_TABLE, DIGEST_TABLE, EVENTS_TABLE
 
 
 class PublishConfig(dg.Config):
@@ -29,7 +30,8 @@ class PublishConfig(dg.Config):
     deps=[query_digest],
     group_name="publish",
     kinds={"opensearch"},
-    description="query_digest rows (daily + hourly documents) in OpenSearch index <prefix>YYYY.MM.DD.",
+    description="query_digest rows (daily + hourly documents) and the db_load series (doc_type db_load, per "
+    "minute) in OpenSearch index <prefix>YYYY.MM.DD.",
 )
 def opensearch_digest(context: dg.AssetExecutionContext, config: PublishConfig,
                       opensearch: OpenSearchResource) -> dg.MaterializeResult:
@@ -39,9 +41,10 @@ def opensearch_digest(context: dg.AssetExecutionContext, config: PublishConfig,
     documents = events_indexed = 0
     for day in partition_days(context):
         table = warehouse.read_table(DIGEST_TABLE, day, day, root=root)
-        result = opensearch.publish_digest(table, day, redact=config.redact)
+        load = warehouse.read_table(DB_LOAD_TABLE, day, day, root=root)
+        result = opensearch.publish_digest(table, day, redact=config.redact, load=load)
         row = {"date": str(day), "index": result["index"], "classes": table.num_rows,
-               "documents": result["documents"], "pruned": result["deleted"]}
+               "documents": result["documents"], "db_load": result["db_load"], "pruned": result["deleted"]}
         if config.raw_events:
             batches = warehouse.iter_batches(EVENTS_TABLE, day, day, columns=EVENT_SCHEMA.names, root=root)
             ev = opensearch.publish_events(batches, redact=config.redact)

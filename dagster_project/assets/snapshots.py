@@ -2,9 +2,9 @@
 
 * ``query_regressions``: the day's query classes (``query_digest``) against the trailing 7 days
   (new classes, p95 or total time grown by ``factor``); ``warehouse/query_regressions/date=/``.
-* ``metric_snapshots``: PNG charts of the warehouse (top classes by total time, p95 by hour per
-  instance, events per hour) and, when the ``cloudwatch_metrics`` resource has widgets configured,
-  CloudWatch ``GetMetricWidgetImage`` graphs; ``<root>/snapshots/date=YYYY-MM-DD/*.png``.
+* ``metric_snapshots``: PNG charts of the warehouse (DB load by top classes per instance from the
+  ``db_load`` series, top classes by total time, p95 by hour per instance, events per hour) and,
+  when the ``cloudwatch_metrics`` resource has widgets configured, CloudWatch ``GetMetricWidgetImage`` graphs; ``<root>/snapshots/date=YYYY-MM-DD/*.png``.
 * ``slack_report``: the PNGs plus a summary (events, classes, top 5 with redacted fingerprints,
   regressions) uploaded with ``files_upload_v2`` to the ``slack`` resource's channel; skipped, with
   the reason in metadata, when no Slack token is configured.
@@ -28,12 +28,15 @@ import pyarrow.fs as pafs
 
 from dagster_project import analysis, settings, warehouse
 from dagster_project.assets.digest import query_digest
-from dagster_project.assets.ingest import md_table, partition_days, slow_query_events
+from dagster_project.assets.common import md_table, partition_days
+from dagster_project.assets.ingest import slow_query_events
 from dagster_project.partitions import daily_partitions
 from dagster_project.resources.cloudwatch_metrics import CloudWatchImageError, CloudWatchMetricsResource
 from dagster_project.resources.slack import SlackReportResource, SlackSendError
 from dagster_project.settings import Root
+from dagster_project.slowlog.load import LoadSeries
 from dagster_project.snapshots import charts
+from dagster_project.snapshots.db_load_chart import db_load_chart
 from dagster_project.snapshots.regressions import REGRESSIONS_SCHEMA, REGRESSIONS_TABLE, RegressionRules, find_regressions, to_table
 from dagster_project.snapshots.slack_message import build_report_text
 from dagster_project.snapshots.widgets import WidgetError
@@ -45,7 +48,7 @@ SNAPSHOTS_DIR = "snapshots"
 MANIFEST = "_manifest.json"
 BASELINE_DAYS = 7
 RESOURCE_KEYS = ("cloudwatch_metrics", "slack")
-CHART_ORDER = ("top_classes.png", "p95_by_hour.png", "events_by_hour.png")
+CHART_ORDER = ("db_load.png", "top_classes.png", "p95_by_hour.png", "events_by_hour.png")
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -161,6 +164,42 @@ class MetricSnapshotsConfig(dg.Config):
     cloudwatch: bool = True  # render the cloudwatch_metrics resource's widgets (when it has any)
 
 
+def _db_load_png(day: dt.date, root: Root, path: str, baseline_days: int = BASELINE_DAYS) -> str:
+    """``db_load.png`` of ``day`` from the ``db_load`` table (the days around it for events of files
+    that straddle midnight; the ``baseline_days`` before it for the dashed baseline)."""
+    one = dt.timedelta(days=1)
+    rows = warehouse.read_table(warehouse.DB_LOAD_TABLE, day - one, day + one, root=root).to_pandas()
+    if not warehouse.list_partitions(warehouse.DB_LOAD_TABLE, day, day, root=root):
+        # a digest written before the db_load table existed: the series from the day's events
+        series = LoadSeries()
+        for batch in warehouse.iter_batches(warehouse.EVENTS_TABLE, day, day, root=root,
+                                            columns=["ts", "instance", "checksum", "fingerprint", "query_time"]):
+            series.add(batch)
+        rows = pd.concat([rows, series.to_table(day).to_pandas()], ignore_index=True)
+    first, last = day - dt.timedelta(days=baseline_days), day - one
+    base = warehouse.read_table(warehouse.DB_LOAD_TABLE, first - one, day, root=root).to_pandas()
+    minute = pd.to_datetime(base["minute"], utc=True)
+    base = base[(minute >= pd.Timestamp(first.isoformat(), tz="UTC")) & (minute < pd.Timestamp(day.isoformat(), tz="UTC"))]
+    days_with_data = len(warehouse.list_partitions(warehouse.DB_LOAD_TABLE, first, last, root=root))
+    return db_load_chart(rows, day, path, base, days_with_data)
+
+
+def _load_summary(day: dt.date, root: Root, baseline_days: int = BASELINE_DAYS) -> list[tuple[str, float, float | None]]:
+    """(instance, query seconds of ``day``, ratio to the daily mean of the days before) from ``db_load``,
+    busiest first."""
+    first = day - dt.timedelta(days=baseline_days)
+    rows = warehouse.read_table(warehouse.DB_LOAD_TABLE, first, day, root=root,
+                                columns=["date", "instance", "query_time_s"]).to_pandas()
+    if rows.empty:
+        return []
+    rows["date"] = pd.to_datetime(rows["date"]).dt.date
+    today = rows[rows["date"] == day].groupby("instance")["query_time_s"].sum().sort_values(ascending=False)
+    before = rows[rows["date"] < day]
+    n_before = before["date"].nunique()
+    mean = before.groupby("instance")["query_time_s"].sum() / n_before if n_before else pd.Series(dtype=float)
+    return [(str(i), float(s), float(s / mean[i]) if mean.get(i, 0) > 0 else None) for i, s in today.items()]
+
+
 def _hourly(day: dt.date, digest: pd.DataFrame, root: Root) -> tuple[pd.DataFrame, str]:
     events = analysis.load_events(day, day, root=root.uri, columns=["ts", "instance", "query_time"])
     if len(events):
@@ -174,7 +213,8 @@ def _hourly(day: dt.date, digest: pd.DataFrame, root: Root) -> tuple[pd.DataFram
     deps=[query_digest, slow_query_events],
     group_name="snapshots",
     kinds={"python", "matplotlib"},
-    description="PNG charts of the day (top classes, p95 by hour, events by hour) and CloudWatch metric graphs "
+    description="PNG charts of the day (DB load by top classes, top classes, p95 by hour, events by hour) and "
+    "CloudWatch metric graphs "
     "when configured; <root>/snapshots/date=/.",
 )
 def metric_snapshots(
@@ -201,7 +241,9 @@ def metric_snapshots(
         names: list[str] = []
         day_errors: list[str] = []
         with tempfile.TemporaryDirectory(prefix="snapshots-") as tmp:
-            for path in charts.render_daily_charts(digest, hourly, day, tmp, top_n=config.top_n):
+            paths = [_db_load_png(day, root, os.path.join(tmp, "db_load.png"))]
+            paths += charts.render_daily_charts(digest, hourly, day, tmp, top_n=config.top_n)
+            for path in paths:
                 name = os.path.basename(path)
                 warehouse.put_file(path, f"{target}/{name}", root)
                 names.append(name)
@@ -255,6 +297,7 @@ class SlackReportConfig(dg.Config):
     top_n: int = 5  # classes listed in the message
     max_regressions: int = 10  # regressions listed in the message
     max_report_days: int = 1  # in a range run, only the last N days are sent
+    weekly: bool = True  # on Mondays, add the week (Tuesday..Monday) merged from the daily digests
 
 
 def _read_png(root: Root, path: str) -> bytes:
@@ -264,8 +307,8 @@ def _read_png(root: Root, path: str) -> bytes:
 
 def _title(name: str, day: dt.date) -> str:
     stem = name.removesuffix(".png")
-    nice = {"top_classes": "Top query classes by total time", "p95_by_hour": "p95 query time by hour",
-            "events_by_hour": "Slow queries per hour"}.get(stem, stem.replace("cloudwatch-", "CloudWatch ").replace("_", " "))
+    nice = {"db_load": "DB load by top query classes", "top_classes": "Top query classes by total time",
+            "p95_by_hour": "p95 query time by hour", "events_by_hour": "Slow queries per hour"}.get(stem, stem.replace("cloudwatch-", "CloudWatch ").replace("_", " "))
     return f"{nice} · {day.isoformat()}"
 
 
@@ -299,11 +342,16 @@ def slack_report(
         names = _list_pngs(root, target)
         snap_manifest = _read_json(root, f"{target}/{MANIFEST}")
         notes = [f"CloudWatch: {e}" for e in snap_manifest.get("cloudwatch_errors", [])[:3]]
+        week = week_days = None
+        if config.weekly and day.weekday() == 0:
+            week_days = (day - dt.timedelta(days=6), day)
+            week = analysis.load_digest(*week_days, root=root.uri)
         text = build_report_text(
             day, digest, regressions, files=names, notes=notes, top_n=config.top_n,
             max_regressions=config.max_regressions,
             baseline_days=(reg_manifest or {}).get("baseline_days", BASELINE_DAYS),
             factor=(reg_manifest or {}).get("factor"),
+            load=_load_summary(day, root), week=week, week_days=week_days,
         )
         previews.append(text)
         paths = [f"{target}/{n}" for n in names]

@@ -54,6 +54,7 @@ __all__ = [
     "digest_template",
     "events_template",
     "digest_documents",
+    "load_documents",
     "event_documents",
 ]
 
@@ -63,6 +64,9 @@ METRICS = ("query_time", "lock_time", "rows_sent", "rows_examined")
 STATS = ("sum", "min", "max", "avg", "p50", "p95", "p99", "stddev")
 DIGEST_KEYWORDS = ("instance", "engine", "checksum", "db", "user", "host", "date", "doc_type")
 TEMPLATE_PRIORITY = 100
+# doc_type "db_load": one document per instance x minute x top class (or "other") of the db_load table
+LOAD_PROPERTIES = {"rank": {"type": "integer"}, "aas": {"type": "double"}, "query_time_s": {"type": "double"},
+                   "query_time_missing": {"type": "long"}}
 _MANAGED_BY = "slowlog-pipeline"
 
 
@@ -110,6 +114,7 @@ def digest_template(prefix: str, replicas: int | None = 0, shards: int | None = 
             props[f"{m}_{s}"] = {"type": "double"}
     props["first_seen"] = {"type": "date"}
     props["last_seen"] = {"type": "date"}
+    props.update(LOAD_PROPERTIES)
     return {
         "index_patterns": [f"{prefix}*"],
         "priority": TEMPLATE_PRIORITY,
@@ -280,6 +285,8 @@ def digest_documents(rows: Any, day: _dt.date, *, redact: bool = True) -> Iterat
                 key = f"{m}_{s}"
                 if key in row:
                     doc[key] = row[key]
+        if "query_time_missing" in row:
+            doc["query_time_missing"] = row["query_time_missing"]
         doc = {k: _plain(v) for k, v in doc.items()}
         instance = doc["instance"]
         yield _sha1(instance, date_s, doc["checksum"]), doc
@@ -306,6 +313,27 @@ def digest_documents(rows: Any, day: _dt.date, *, redact: bool = True) -> Iterat
                 "query_time_p95": h.get("query_time_p95"),
             }
             yield _sha1(instance, date_s, doc["checksum"], hour), {k: _plain(v) for k, v in hdoc.items()}
+
+
+def load_documents(rows: Any, day: _dt.date, *, redact: bool = True) -> Iterator[tuple[str, dict]]:
+    """(``_id``, document) pairs of ``db_load`` rows (doc_type ``db_load``, ``@timestamp`` = the
+    minute, ``fingerprint`` = "other" for the rest of an instance's classes); ids are
+    sha1("instance|YYYY-MM-DD|load|minute|checksum")."""
+    date_s = day.isoformat()
+    redact_query = _redactor() if redact else None
+    for row in _records(rows):
+        minute = _plain(row.get("minute"))
+        checksum = row.get("checksum")
+        fingerprint = row.get("fingerprint")
+        if checksum is None:
+            fingerprint = "other"
+        elif redact_query is not None and isinstance(fingerprint, str):
+            fingerprint = redact_query(fingerprint)
+        doc = {"@timestamp": minute, "date": date_s, "doc_type": "db_load", "instance": row.get("instance"),
+               "checksum": checksum, "fingerprint": fingerprint, "rank": row.get("rank"),
+               "aas": row.get("aas"), "query_time_s": row.get("query_time_s")}
+        doc = {k: _plain(v) for k, v in doc.items()}
+        yield _sha1(doc["instance"], date_s, "load", minute, checksum), doc
 
 
 _EVENT_FIELDS = {  # event column -> legacy document field
@@ -576,7 +604,8 @@ class OpenSearchResource(dg.ConfigurableResource):
             with self._errors("refresh"):
                 self.get_client().indices.refresh(index=names, ignore_unavailable=True)
 
-    def publish_digest(self, rows: Any, day: _dt.date | str, *, redact: bool = True, prune: bool = True) -> dict:
+    def publish_digest(self, rows: Any, day: _dt.date | str, *, redact: bool = True, prune: bool = True,
+                       load: Any = None) -> dict:
         """Index the day's digest rows (``query_digest`` columns) into ``<index_prefix>YYYY.MM.DD``.
 
         ``rows``: pandas DataFrame, pyarrow Table or iterable of dicts. ``example`` is the redacted
@@ -584,7 +613,8 @@ class OpenSearchResource(dg.ConfigurableResource):
         ``prune``: afterwards delete the documents of this day and of the published instances whose
         ids were not produced now (classes gone since an earlier publish), so a re-publish leaves
         exactly the current digest. Raises :class:`OpenSearchPublishError` if any document is
-        rejected. Returns ``{"index", "documents", "daily", "hourly", "failed", "deleted"}``.
+        rejected. ``load``: the day's ``db_load`` rows, indexed too (``doc_type: db_load``).
+        Returns ``{"index", "documents", "daily", "hourly", "db_load", "failed", "deleted"}``.
         """
         day = _day(day)
         index = self.digest_index(day)
@@ -592,10 +622,17 @@ class OpenSearchResource(dg.ConfigurableResource):
             self.ensure_templates()
         ids: list[str] = []
         instances: set[Any] = set()
-        counts = {"daily": 0, "hourly": 0}
+        counts = {"daily": 0, "hourly": 0, "db_load": 0}
+        if load is not None:
+            self._add_load_mapping(index)
+
+        def documents() -> Iterator[tuple[str, dict]]:
+            yield from digest_documents(rows, day, redact=redact)
+            if load is not None:
+                yield from load_documents(load, day, redact=redact)
 
         def actions() -> Iterator[dict]:
-            for _id, doc in digest_documents(rows, day, redact=redact):
+            for _id, doc in documents():
                 ids.append(_id)
                 instances.add(doc.get("instance"))
                 counts[doc["doc_type"]] += 1
@@ -609,7 +646,14 @@ class OpenSearchResource(dg.ConfigurableResource):
         deleted = self._prune(index, instances, ids) if (prune and ids) else 0
         self._refresh([index])
         return {"index": index, "documents": ok, "daily": counts["daily"], "hourly": counts["hourly"],
-                "failed": 0, "deleted": deleted}
+                "db_load": counts["db_load"], "failed": 0, "deleted": deleted}
+
+    def _add_load_mapping(self, index: str) -> None:
+        """An index created before the db_load fields existed gets them (mappings only grow)."""
+        client = self.get_client()
+        with self._errors("updating the index mapping"):
+            if client.indices.exists(index=index):
+                client.indices.put_mapping(index=index, body={"properties": LOAD_PROPERTIES})
 
     def _prune(self, index: str, instances: set[Any], ids: list[str]) -> int:
         if len(ids) > 60_000:  # ids query limit (index.max_terms_count 65536)

@@ -1,8 +1,10 @@
 """Streaming per-class aggregation (pt-query-digest's profile), in constant memory per class.
 
-Counts, sums, min/max, mean and stddev are exact. Quantiles come from a log-bucketed histogram
-(DDSketch-style, bucket ratio 1.02) whose estimates are within 1% relative error of the exact
-nearest-rank quantile. Work per batch is vectorised (Arrow group-by + numpy), not per event.
+Counts, sums, min/max, mean and the sample stddev (n - 1, as pt-query-digest) are exact, over the
+events that have a value of the metric (the others are counted in ``<metric>_missing``). Quantiles
+come from a log-bucketed histogram (DDSketch-style, bucket ratio 1.02, see :mod:`.sketch`) whose
+estimates are within 1% relative error of the exact nearest-rank quantile; ``to_table`` stores it
+per class so that days merge (:mod:`dagster_project.rollup`). Work per batch is vectorised (Arrow group-by + numpy), not per event.
 """
 from __future__ import annotations
 
@@ -15,53 +17,25 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .redact import redact_query
+from .sketch import GAMMA, LOG_GAMMA as _LOG_GAMMA, Sketch as _Sketch  # noqa: F401 - GAMMA re-exported
 
 METRICS = ("query_time", "lock_time", "rows_sent", "rows_examined")
 QUANTILES = (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
-GAMMA = 1.02
-_LOG_GAMMA = math.log(GAMMA)
 _ATTRS = ("db", "user", "host")
 _KEY_SEP = "\x1f"
 
 
-def _bucket_value(index: int) -> float:
-    # Midpoint (in relative terms) of the bucket (gamma^(i-1), gamma^i]: error <= (g-1)/(g+1) < 1%.
-    return 2.0 * GAMMA**index / (GAMMA + 1.0)
-
-
-class _Sketch:
-    """Histogram of positive values by log bucket, plus a count of zeros (and of negatives)."""
-
-    __slots__ = ("zeros", "buckets")
-
-    def __init__(self) -> None:
-        self.zeros = 0
-        self.buckets: Counter = Counter()
-
-    def quantile(self, q: float, n: int, lo: float, hi: float) -> float:
-        if n == 0:
-            return 0.0
-        rank = max(1, math.ceil(q * n))  # nearest-rank definition
-        if rank <= self.zeros:
-            return 0.0 if lo <= 0.0 else lo
-        seen = self.zeros
-        for k in sorted(self.buckets):
-            seen += self.buckets[k]
-            if seen >= rank:
-                return min(max(_bucket_value(k), lo), hi)
-        return hi
-
-
 class _ClassStats:
-    __slots__ = ("count", "sums", "sumsq", "mins", "maxs", "sketches", "first", "last",
+    __slots__ = ("count", "ns", "sums", "m2", "mins", "maxs", "sketches", "first", "last",
                  "example", "example_qt", "fingerprint", "engine", "attrs", "hourly", "keys", "index")
 
     def __init__(self, keys: dict, fingerprint: str, engine: str | None, hourly: bool, index: int = 0) -> None:
         self.keys = keys
         self.index = index  # position in Digest._by_index (buffered sketch rows refer to it)
         self.count = 0
+        self.ns = dict.fromkeys(METRICS, 0)  # events with a value of the metric (count - missing)
         self.sums = dict.fromkeys(METRICS, 0.0)
-        self.sumsq = dict.fromkeys(METRICS, 0.0)
+        self.m2 = dict.fromkeys(METRICS, 0.0)  # sum of squared deviations from the mean (Chan et al.)
         self.mins = dict.fromkeys(METRICS, math.inf)
         self.maxs = dict.fromkeys(METRICS, -math.inf)
         self.sketches = {m: _Sketch() for m in METRICS}
@@ -156,8 +130,12 @@ class Digest:
             x = vals.to_numpy(zero_copy_only=False).astype(np.float64)
             x = np.where(valid, x, 0.0)
             ids = local_ids
+            ns = np.bincount(ids[valid], minlength=n_local)
             sums = np.bincount(ids, weights=x, minlength=n_local)
-            sumsq = np.bincount(ids, weights=x * x, minlength=n_local)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                means = np.where(ns > 0, sums / np.maximum(ns, 1), 0.0)
+            dev = np.where(valid, x - means[ids], 0.0)
+            m2s = np.bincount(ids, weights=dev * dev, minlength=n_local)
             mins = np.full(n_local, np.inf)
             maxs = np.full(n_local, -np.inf)
             if valid.all():
@@ -170,8 +148,8 @@ class Digest:
                 np.maximum.at(maxs, vids, vx)
                 self._buffer_sketch(m, global_ids[valid], vx)
             for j, cs in enumerate(stats):
-                cs.sums[m] += float(sums[j])
-                cs.sumsq[m] += float(sumsq[j])
+                if ns[j]:
+                    _combine(cs, m, int(ns[j]), float(sums[j]), float(m2s[j]))
                 if mins[j] < cs.mins[m]:
                     cs.mins[m] = float(mins[j])
                 if maxs[j] > cs.maxs[m]:
@@ -326,12 +304,11 @@ class Digest:
                 continue
             cs.count += o.count
             for m in METRICS:
-                cs.sums[m] += o.sums[m]
-                cs.sumsq[m] += o.sumsq[m]
+                if o.ns[m]:
+                    _combine(cs, m, o.ns[m], o.sums[m], o.m2[m])
                 cs.mins[m] = min(cs.mins[m], o.mins[m])
                 cs.maxs[m] = max(cs.maxs[m], o.maxs[m])
-                cs.sketches[m].zeros += o.sketches[m].zeros
-                cs.sketches[m].buckets.update(o.sketches[m].buckets)
+                cs.sketches[m].merge(o.sketches[m])
             if o.first is not None:
                 cs.first = o.first if cs.first is None else min(cs.first, o.first)
                 cs.last = o.last if cs.last is None else max(cs.last, o.last)
@@ -347,23 +324,22 @@ class Digest:
                     else:
                         slot[0] += cnt
                         slot[1] += total
-                        slot[2].zeros += sk.zeros
-                        slot[2].buckets.update(sk.buckets)
+                        slot[2].merge(sk)
 
     # -- results --------------------------------------------------------------------------------
     def _metric(self, cs: _ClassStats, m: str) -> dict:
-        n = cs.count
+        """Figures over the events that have a value of ``m`` (see the README's "Statistics")."""
+        n = cs.ns[m]
         lo, hi = cs.mins[m], cs.maxs[m]
-        if lo == math.inf:
+        if n == 0 or lo == math.inf:
             return {"sum": 0.0, "min": 0.0, "max": 0.0, "avg": 0.0, "p50": 0.0, "p95": 0.0, "p99": 0.0, "stddev": 0.0}
         s = cs.sums[m]
-        mean = s / n
-        var = max(0.0, cs.sumsq[m] / n - mean * mean)
-        out = {"sum": s, "min": lo, "max": hi, "avg": mean}
+        out = {"sum": s, "min": lo, "max": hi, "avg": min(max(s / n, lo), hi)}
         sk = cs.sketches[m]
         for name, q in QUANTILES:
             out[name] = sk.quantile(q, n, lo, hi)
-        out["stddev"] = math.sqrt(var)
+        # sample standard deviation (n - 1), as pt-query-digest reports it
+        out["stddev"] = math.sqrt(max(0.0, cs.m2[m]) / (n - 1)) if n > 1 else 0.0
         return out
 
     @staticmethod
@@ -384,6 +360,8 @@ class Digest:
             )
             for m in METRICS:
                 entry[m] = self._metric(cs, m)
+            for m in METRICS:  # events of the class without a value of m (in count, not in m's figures)
+                entry[f"{m}_missing"] = cs.count - cs.ns[m]
             entry["first_seen"] = self._iso(cs.first)
             entry["last_seen"] = self._iso(cs.last)
             entry["example"] = cs.example
@@ -408,24 +386,40 @@ class Digest:
             cols["checksum"].append(e["checksum"])
             cols["fingerprint"].append(e["fingerprint"])
             cols["count"].append(e["count"])
+            cs = self._classes[tuple(e[g] for g in self.group_by)]
             for m in METRICS:
-                for stat in ("sum", "min", "max", "avg", "p50", "p95", "p99", "stddev"):
+                for stat in _STATS:
                     cols[f"{m}_{stat}"].append(e[m][stat])
+                cols[f"{m}_missing"].append(e[f"{m}_missing"])
+                buckets, counts = cs.sketches[m].to_lists()
+                cols[f"{m}_sketch_bucket"].append(buckets)
+                cols[f"{m}_sketch_count"].append(counts)
             cols["first_seen"].append(_parse_iso(e["first_seen"]))
             cols["last_seen"].append(_parse_iso(e["last_seen"]))
             cols["example"].append(e["example"])
             cols["example_redacted"].append(redact_query(e["example"]) if e["example"] is not None else None)
             for a in _ATTRS:
                 cols[a].append(e[a])
-            cs = self._classes[tuple(e[g] for g in self.group_by)]
             hourly = []
             if cs.hourly:
                 for hour in sorted(cs.hourly):
                     cnt, s, sk = cs.hourly[hour]
                     hourly.append({"hour": hour, "count": cnt, "query_time_sum": s,
-                                   "query_time_p95": sk.quantile(0.95, sk.zeros + sum(sk.buckets.values()), 0.0, math.inf)})
+                                   "query_time_p95": sk.quantile(0.95, sk.n, 0.0, math.inf)})
             cols["hourly"].append(hourly)
         return pa.table(cols, schema=DIGEST_SCHEMA)
+
+
+def _combine(cs: _ClassStats, m: str, n_b: int, sum_b: float, m2_b: float) -> None:
+    """Add a group of ``n_b`` values (sum, sum of squared deviations) to ``cs``'s metric ``m``."""
+    n_a = cs.ns[m]
+    if n_a:
+        delta = sum_b / n_b - cs.sums[m] / n_a
+        cs.m2[m] += m2_b + delta * delta * n_a * n_b / (n_a + n_b)
+    else:
+        cs.m2[m] = m2_b
+    cs.ns[m] = n_a + n_b
+    cs.sums[m] += sum_b
 
 
 def _parse_iso(text: str | None):
@@ -445,4 +439,9 @@ DIGEST_SCHEMA = pa.schema(
        pa.field("hourly", pa.list_(pa.struct([pa.field("hour", pa.int8()), pa.field("count", pa.int64()),
                                               pa.field("query_time_sum", pa.float64()),
                                               pa.field("query_time_p95", pa.float64())])))]
+    # events without a value of the metric, and the mergeable sketch (see sketch.py)
+    + [pa.field(f"{m}_missing", pa.int64()) for m in METRICS]
+    + [f for m in METRICS for f in (pa.field(f"{m}_sketch_bucket", pa.list_(pa.int32())),
+                                    pa.field(f"{m}_sketch_count", pa.list_(pa.int64())))]
 )
+SKETCH_COLUMNS = tuple(c for m in METRICS for c in (f"{m}_sketch_bucket", f"{m}_sketch_count"))

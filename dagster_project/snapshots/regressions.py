@@ -4,8 +4,9 @@ A class is an (instance, checksum) pair of the ``query_digest`` table. It is rep
 
 * **new**: it does not appear in any baseline day (only when the baseline window holds at least one
   day of digest, otherwise every class would be "new");
-* **p95**: its p95 query time is at least ``factor`` x its baseline p95 (the median of its daily
-  p95 over the baseline days it was seen);
+* **p95**: its p95 query time is at least ``factor`` x its baseline p95: the p95 of every execution
+  of the baseline window, from the merged daily sketches (:mod:`dagster_project.rollup`; within 1%),
+  not an average of daily p95s;
 * **total_time**: its total query time is at least ``factor`` x its baseline daily total (the mean
   over the baseline days it was seen, so a nightly job is compared with its own nights).
 
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from dagster_project.rollup import merge_digest
 from dagster_project.slowlog.redact import redact_query
 
 __all__ = ["RegressionRules", "REGRESSIONS_TABLE", "REGRESSIONS_SCHEMA", "find_regressions", "to_table"]
@@ -41,7 +43,7 @@ REGRESSIONS_SCHEMA = pa.schema([
     pa.field("baseline_days", pa.int32()),  # baseline days the class was seen on
     pa.field("baseline_count", pa.int64()),
     pa.field("baseline_query_time_sum", pa.float64()),  # mean daily total over the days seen
-    pa.field("baseline_query_time_p95", pa.float64()),  # median daily p95
+    pa.field("baseline_query_time_p95", pa.float64()),  # p95 of the merged baseline sketch
     pa.field("p95_ratio", pa.float64()),
     pa.field("total_ratio", pa.float64()),
     pa.field("factor", pa.float64()),
@@ -67,22 +69,20 @@ class RegressionRules:
 
 
 def _baseline(baseline: pd.DataFrame) -> pd.DataFrame:
+    cols = ["baseline_days", "baseline_count", "baseline_query_time_sum", "baseline_query_time_p95"]
     if baseline is None or baseline.empty:
-        return pd.DataFrame(columns=["instance", "checksum", "baseline_days", "baseline_count",
-                                     "baseline_query_time_sum", "baseline_query_time_p95"]).set_index(["instance", "checksum"])
-    b = baseline.copy()
-    if "date" not in b:
-        b["date"] = 0
-    # one row per class and day (a digest has one already; be tolerant of duplicates)
-    daily = b.groupby(["instance", "checksum", "date"], dropna=False).agg(
-        count=("count", "sum"), query_time_sum=("query_time_sum", "sum"), query_time_p95=("query_time_p95", "max"))
-    g = daily.groupby(level=["instance", "checksum"])
-    return pd.DataFrame({
-        "baseline_days": g.size().astype("int32"),
-        "baseline_count": g["count"].sum().astype("int64"),
-        "baseline_query_time_sum": g["query_time_sum"].mean(),
-        "baseline_query_time_p95": g["query_time_p95"].median(),
+        return pd.DataFrame(columns=["instance", "checksum", *cols]).set_index(["instance", "checksum"])
+    # the baseline days merged into one row per class: p95 of the merged sketches (the week's p95
+    # over every execution of the week, within 1%), exact counts and totals
+    merged = baseline if "days" in baseline else merge_digest(baseline)
+    out = pd.DataFrame({
+        "instance": merged["instance"], "checksum": merged["checksum"],
+        "baseline_days": merged["days"].astype("int32"),
+        "baseline_count": merged["count"].astype("int64"),
+        "baseline_query_time_sum": merged["query_time_sum"] / merged["days"].clip(lower=1),
+        "baseline_query_time_p95": merged["query_time_p95"],
     })
+    return out.set_index(["instance", "checksum"])
 
 
 def _ratio(now: pd.Series, base: pd.Series) -> pd.Series:

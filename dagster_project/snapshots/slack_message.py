@@ -72,6 +72,19 @@ def _regression_line(row) -> str:
     return f"• `{inst}` {what} — {code_span(row.fingerprint, 90)}"
 
 
+def _week_section(week: pd.DataFrame, days: tuple[dt.date, dt.date], top_n: int = 3) -> list[str]:
+    first, last = (_day(d) for d in days)
+    lines = ["", f"*Week {first} – {last}*"]
+    if week.empty:
+        return lines + ["_No slow queries recorded this week._"]
+    lines[-1] += (f": {int(week['count'].sum()):,} events · {len(week):,} query classes · "
+                  f"{fmt_seconds(float(week['query_time_sum'].sum()))} total query time")
+    for i, row in enumerate(week.nlargest(top_n, "query_time_sum").itertuples(), 1):
+        lines.append(f"{i}. `{slack_escape(str(row.instance))}` {fmt_seconds(row.query_time_sum)} · {_calls(row.count)}"
+                     f" · p95 {fmt_seconds(row.query_time_p95)} (week) · {int(row.days)} day(s) — {code_span(row.fingerprint)}")
+    return lines
+
+
 def build_report_text(
     day: dt.date | str,
     digest: pd.DataFrame,
@@ -84,8 +97,15 @@ def build_report_text(
     baseline_days: int = 7,
     factor: float | None = None,
     max_chars: int = MAX_CHARS,
+    load: Sequence[tuple[str, float, float | None]] = (),
+    week: pd.DataFrame | None = None,
+    week_days: tuple[dt.date, dt.date] | None = None,
 ) -> str:
-    """The ``initial_comment`` of the day's upload: totals, top classes, regressions, files."""
+    """The ``initial_comment`` of the day's upload: totals, top classes, regressions, files.
+
+    ``load``: (instance, seconds of query time today, ratio to the daily mean of the days before or
+    None) for the DB load line; ``week``: the merged digest of ``week_days`` (first, last) for the
+    weekly section (Mondays)."""
     lines: list[str] = []
     instances = sorted(digest["instance"].dropna().astype(str).unique()) if not digest.empty else []
     events = int(digest["count"].sum()) if not digest.empty else 0
@@ -120,6 +140,18 @@ def build_report_text(
             lines.append(_regression_line(row))
         if len(regressions) > max_regressions:
             lines.append(f"… and {len(regressions) - max_regressions} more (see the query_regressions table)")
+    if load:
+        parts = []
+        for inst, seconds, ratio in load[:6]:
+            part = f"`{slack_escape(inst)}` {fmt_seconds(seconds)}"
+            if ratio is not None:
+                part += f" (*×{ratio:.1f}*)" if ratio >= 2 else f" (×{ratio:.1f})"
+            parts.append(part)
+        lines.append("")
+        lines.append("*DB load* (query time today, × the daily mean of the days before; db_load.png): "
+                     + " · ".join(parts))
+    if week is not None and week_days is not None:
+        lines.extend(_week_section(week, week_days, top_n=3))
     for note in notes:
         lines.append(f"_{slack_escape(note)}_")
     if files:

@@ -36,6 +36,12 @@ def test_digest_of_one_day(source_tree, days, data_root):
     for row in digest.itertuples():
         assert by_class[(row.instance, row.checksum)] == row.count
     assert abs(digest["query_time_sum"].sum() - events["query_time"].sum()) < 1e-6
+    # every event with a query time is in its class's stored sketch
+    assert (digest["query_time_sketch_count"].map(sum) == digest["count"] - digest["query_time_missing"]).all()
+    # the DB load series of the day: every second of query time, in minutes
+    load = warehouse.read_table("db_load", DAY, DAY).to_pandas()
+    assert abs(load["query_time_s"].sum() - events["query_time"].sum()) < 1e-6
+    assert set(load["instance"]) == {"db-1", "db-2"} and "db_load_rows" in md["per_day"]
 
     # same as a Digest computed directly
     d = Digest(group_by=("instance", "checksum"))
@@ -57,3 +63,4 @@ def test_digest_of_a_day_without_events(source_tree, days, data_root):
     assert result.success
     assert result.asset_materializations_for_node("query_digest")[0].metadata["classes"].value == 0
     assert len(analysis.load_digest("2026-03-11", "2026-03-11")) == 0
+    assert warehouse.read_table("db_load", "2026-03-11", "2026-03-11").num_rows == 0

@@ -113,11 +113,11 @@ def test_real_logs_end_to_end_to_slack(source_tree, days, data_root, slack_serve
 
     snap_dir = data_root / "snapshots" / f"date={DAY}"
     pngs = sorted(p.name for p in snap_dir.glob("*.png"))
-    assert pngs == ["events_by_hour.png", "p95_by_hour.png", "top_classes.png"]
+    assert pngs == ["db_load.png", "events_by_hour.png", "p95_by_hour.png", "top_classes.png"]
     assert (data_root / "warehouse" / "query_regressions" / f"date={DAY}" / "part-0.parquet").exists()
 
     snaps = md(result, "metric_snapshots")
-    assert snaps["file_count"] == 3 and all(p.endswith(".png") for p in snaps["files"])
+    assert snaps["file_count"] == 4 and all(p.endswith(".png") for p in snaps["files"])
     assert snaps["cloudwatch"].startswith("off:")
 
     report = md(result, "slack_report")
@@ -159,9 +159,9 @@ def test_no_token_skips_and_still_writes_pngs(data_root, no_slack_env):
     assert report["slack_status"] == "skipped"
     assert report["slack_reason"] == "SLACK_BOT_TOKEN not set"
     assert "SLACK_BOT_TOKEN not set: nothing sent; PNGs are in" in report["per_day"]
-    assert len(report["files"]) == 3 and all(f.endswith(".png") for f in report["files"])
+    assert len(report["files"]) == 4 and all(f.endswith(".png") for f in report["files"])
     assert all((data_root / "snapshots" / f"date={DAY}" / n).read_bytes().startswith(PNG_MAGIC)
-               for n in ("top_classes.png", "p95_by_hour.png", "events_by_hour.png"))
+               for n in ("db_load.png", "top_classes.png", "p95_by_hour.png", "events_by_hour.png"))
     # the preview still shows what would have been sent, redacted
     assert "update stock set n = n - ? where sku = ?" in report["message_preview"]
     assert SECRET not in report["message_preview"]
@@ -217,9 +217,9 @@ def test_slack_message_content(data_root, slack_server):
     assert SECRET not in comment
     assert "*Regressions vs the previous 7 days (×2):* 1 new, 1 p95" in comment
     assert "p95 ×3.5 (1 s → 3.5 s)" in comment
-    assert "Charts: top_classes.png, p95_by_hour.png, events_by_hour.png" in comment
+    assert "Charts: db_load.png, top_classes.png, p95_by_hour.png, events_by_hour.png" in comment
     titles = [f["title"] for f in slack_server.completed[0]["files"]]
-    assert titles[0] == "Top query classes by total time · 2026-03-10"
+    assert titles[:2] == ["DB load by top query classes · 2026-03-10", "Top query classes by total time · 2026-03-10"]
 
 
 def test_slack_retries_429_and_5xx(data_root, slack_server):
@@ -232,7 +232,7 @@ def test_slack_retries_429_and_5xx(data_root, slack_server):
     assert slack_server.statuses("files.getUploadURLExternal")[0] == 500
     assert slack_server.statuses("upload")[0] == 503
     assert slack_server.statuses("files.completeUploadExternal") == [429, 200]
-    assert len(slack_server.completed) == 1 and len(slack_server.completed[0]["files"]) == 3
+    assert len(slack_server.completed) == 1 and len(slack_server.completed[0]["files"]) == 4
     meta = md(result, "slack_report")
     assert "| sent |" in meta["per_day"]
     assert meta["slack_retries"] == [
@@ -361,7 +361,7 @@ def test_cloudwatch_api_error_is_reported_not_fatal(data_root, slack_server, mon
     assert "AccessDenied" in meta["cloudwatch_errors"]
     assert "_CloudWatch: GetMetricWidgetImage for widget 'elasticache-redis-001-engine-cpu' failed: AccessDenied" \
         in slack_server.completed[0]["initial_comment"]
-    assert len(slack_server.completed[0]["files"]) == 4
+    assert len(slack_server.completed[0]["files"]) == 5  # 4 charts (db_load included) + 1 CloudWatch
 
 
 def test_bad_widget_fails_before_any_call(data_root, no_slack_env):
@@ -397,7 +397,8 @@ def test_rerun_replaces_the_day_folder(data_root, no_slack_env, monkeypatch):
     folder.mkdir(parents=True)
     (folder / "cloudwatch-removed-widget.png").write_bytes(PNG_MAGIC)
     assert dg.materialize([metric_snapshots], resources=resources(), partition_key=DAY).success
-    assert sorted(p.name for p in folder.glob("*.png")) == ["events_by_hour.png", "p95_by_hour.png", "top_classes.png"]
+    assert sorted(p.name for p in folder.glob("*.png")) == ["db_load.png", "events_by_hour.png", "p95_by_hour.png",
+                                                             "top_classes.png"]
     manifest = json.loads((folder / "_manifest.json").read_text())
     assert manifest["hourly_source"] == "digest" and manifest["cloudwatch"] == "off"
 
@@ -411,7 +412,7 @@ def test_s3_data_root(s3_data_root, no_slack_env):
     assert result.success
     bucket, prefix = s3_data_root[len("s3://"):].split("/", 1)
     keys = {o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]}
-    for name in ("top_classes.png", "p95_by_hour.png", "events_by_hour.png", "_manifest.json"):
+    for name in ("db_load.png", "top_classes.png", "p95_by_hour.png", "events_by_hour.png", "_manifest.json"):
         assert f"{prefix}/snapshots/date={DAY}/{name}" in keys
     assert f"{prefix}/warehouse/query_regressions/date={DAY}/part-0.parquet" in keys
     body = boto3.client("s3").get_object(Bucket=bucket, Key=f"{prefix}/snapshots/date={DAY}/top_classes.png")["Body"].read()

@@ -134,7 +134,7 @@ def test_demo_files(demo):
             assert any((data / "raw" / f"date={day}" / f"instance={instance}").iterdir())
         assert (data / "warehouse" / "query_digest" / f"date={day}" / "part-0.parquet").is_file()
         pngs = sorted(p.name for p in (data / "snapshots" / f"date={day}").glob("*.png"))
-        assert pngs == ["events_by_hour.png", "p95_by_hour.png", "top_classes.png"]
+        assert pngs == ["db_load.png", "events_by_hour.png", "p95_by_hour.png", "top_classes.png"]
         for png in pngs:
             assert (data / "snapshots" / f"date={day}" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

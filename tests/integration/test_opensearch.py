@@ -142,8 +142,8 @@ def test_publish_two_days_exact_counts_and_idempotent(osr):
     r1 = osr.publish_digest(pd.DataFrame(day1_rows()), DAY1)
     r2 = osr.publish_digest(day2_rows(), DAY2)
     idx1, idx2 = osr.digest_index(DAY1), osr.digest_index(DAY2)
-    assert r1 == {"index": idx1, "documents": 8, "daily": 4, "hourly": 4, "failed": 0, "deleted": 0}
-    assert r2 == {"index": idx2, "documents": 2, "daily": 2, "hourly": 0, "failed": 0, "deleted": 0}
+    assert r1 == {"index": idx1, "documents": 8, "daily": 4, "hourly": 4, "db_load": 0, "failed": 0, "deleted": 0}
+    assert r2 == {"index": idx2, "documents": 2, "daily": 2, "hourly": 0, "db_load": 0, "failed": 0, "deleted": 0}
     assert idx1 == f"{osr.index_prefix}2026.11.23"
     assert (count(osr, idx1), count(osr, idx1, doc_type="daily"), count(osr, idx2)) == (8, 4, 2)
 

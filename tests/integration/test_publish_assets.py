@@ -68,6 +68,16 @@ def test_two_days_idempotent_and_top_classes(estate, opensearch_url):
     digest = load_digest(DAYS[0], DAYS[0])
     expected = digest.groupby("checksum")["query_time_sum"].sum().sort_values(ascending=False).index[:3].tolist()
     assert top == expected
+    # the DB load series: one document per db_load row, the same load per instance
+    from dagster_project import warehouse
+    load = warehouse.read_table("db_load", DAYS[0], DAYS[0]).to_pandas()
+    assert len(load) > 0
+    assert client.count(index=index0, body={"query": {"term": {"doc_type": "db_load"}}})["count"] == len(load)
+    agg = client.search(index=index0, body={
+        "size": 0, "query": {"term": {"doc_type": "db_load"}},
+        "aggs": {"by_instance": {"terms": {"field": "instance"}, "aggs": {"s": {"sum": {"field": "query_time_s"}}}}}})
+    got = {b["key"]: b["s"]["value"] for b in agg["aggregations"]["by_instance"]["buckets"]}
+    assert got == pytest.approx(load.groupby("instance")["query_time_s"].sum().to_dict(), rel=1e-9)
     # no literal from a raw query reached the index
     hits = client.search(index=index0, body={"size": 500, "query": {"match_all": {}}})["hits"]["hits"]
     assert hits and all("'" not in (h["_source"].get("example") or "") for h in hits)

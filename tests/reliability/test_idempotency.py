@@ -72,6 +72,7 @@ def test_same_partition_twice_gives_identical_parquet(data_root):
         assert second[part] == first[part], part
     # exactly one Parquet file per partition, whatever the number of runs
     assert [f for f in second["files"] if f.endswith(".parquet")] == [
+        f"warehouse/db_load/date={KEY}/part-0.parquet",
         f"warehouse/query_digest/date={KEY}/part-0.parquet",
         f"warehouse/slow_query_events/date={KEY}/instance=db-1/part-0.parquet",
         f"warehouse/slow_query_events/date={KEY}/instance=db-2/part-0.parquet",

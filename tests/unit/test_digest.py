@@ -53,7 +53,7 @@ def test_exact_stats_and_quantiles_within_one_percent():
         assert stats["sum"] == pytest.approx(x.sum(), rel=1e-9)
         assert stats["min"] == x.min() and stats["max"] == x.max()
         assert stats["avg"] == pytest.approx(x.mean(), rel=1e-9)
-        assert stats["stddev"] == pytest.approx(x.std(), rel=1e-6)
+        assert stats["stddev"] == pytest.approx(x.std(ddof=1), rel=1e-6)  # sample stddev, as pt
         for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99)):
             exact = _exact(x, q)
             assert stats[name] == pytest.approx(exact, rel=0.01, abs=1e-12), name
@@ -91,3 +91,42 @@ def test_merge_equals_single_pass_and_group_by_instance():
     hourly = table.column("hourly").to_pylist()
     assert sum(h["count"] for row in hourly for h in row) == 5000
     assert all(0 <= h["hour"] < 24 for row in hourly for h in row)
+
+
+def test_events_without_query_time_are_counted_and_left_out_of_the_figures():
+    """A real orders-db hour with Query_time removed from three entries (issue 14): counted in
+    ``count`` and ``query_time_missing``; sum / min / max / avg / quantiles / stddev over the others."""
+    import gzip
+    import io
+    import re
+    from pathlib import Path
+
+    from dagster_project.slowlog.parse import parse_log
+
+    path = (Path(__file__).resolve().parents[2] / "dagster_project" / "sample_data" / "rds" / "orders-db"
+            / "slowquery" / "mysql-slowquery.log.2026-11-24.09.gz")
+    lines = gzip.open(path).read().split(b"\n")
+    cut = [i for i, line in enumerate(lines) if line.startswith(b"# Query_time:")][:3]
+    for i in cut:
+        lines[i] = re.sub(rb"Query_time: \S+\s+", b"", lines[i])
+    parsed = parse_log(io.BytesIO(b"\n".join(lines)))
+    batches = list(parsed)
+    table = pa.Table.from_batches(batches)
+    assert parsed.stats.rejected == 0 and table.column("query_time").null_count == 3
+    d = Digest()
+    for b in batches:
+        d.add(b)
+    classes = d.classes()
+    assert sum(c["query_time_missing"] for c in classes) == 3 and sum(c["count"] for c in classes) == table.num_rows
+    df = table.to_pandas()
+    for c in classes:
+        x = df[df["checksum"] == c["checksum"]]["query_time"].dropna().to_numpy()
+        qt = c["query_time"]
+        assert c["count"] - c["query_time_missing"] == len(x)
+        assert qt["min"] <= qt["avg"] <= qt["max"]
+        assert qt["sum"] == pytest.approx(x.sum(), rel=1e-12) and qt["avg"] == pytest.approx(x.mean(), rel=1e-12)
+        assert qt["stddev"] == pytest.approx(x.std(ddof=1) if len(x) > 1 else 0.0, rel=1e-6, abs=1e-15)
+        assert qt["p95"] == pytest.approx(_exact(x, 0.95), rel=0.01)
+    row = d.to_table().to_pandas()
+    assert row["query_time_missing"].sum() == 3
+    assert (row["count"] - row["query_time_missing"] == row["query_time_sketch_count"].map(sum)).all()
