@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install test test-unit demo ui bench opensearch-up opensearch-down clean
+.PHONY: install test test-unit demo ui bench ingest opensearch-up opensearch-down clean
 
 install: $(STAMP)
 
@@ -25,6 +25,11 @@ test-unit: install
 
 demo: install
 	$(BIN)/python -m dagster_project.demo
+
+# ingest one day (raw files, events, digest) for every configured instance: make ingest DAY=YYYY-MM-DD
+ingest: install
+	@test -n "$(DAY)" || { echo "usage: make ingest DAY=YYYY-MM-DD" >&2; exit 2; }
+	$(BIN)/python -m dagster_project.ingest_day $(DAY)
 
 ui: install
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} ; mkdir -p $$DAGSTER_HOME ; \

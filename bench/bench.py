@@ -10,7 +10,11 @@ Capturing is slow on 2 cores (the server executes every statement), so the real 
 BENCH_REAL_MB (default 50) and the ~BENCH_MB (default 200) log is that real log repeated (like
 several rotated files of the same workload); both sizes are measured and reported.
 
-Environment: BENCH_REAL_MB, BENCH_MB, BENCH_GIB_COPIES (default: enough copies for 1 GiB), BENCH_SKIP_PT=1.
+5. PostgreSQL against pgBadger (bench/bench_postgres.py) and a fleet's day through Dagster against
+   an RDS-shaped endpoint (bench/bench_fleet.py).
+
+Environment: BENCH_REAL_MB, BENCH_MB, BENCH_GIB_COPIES (default: enough copies for 1 GiB), BENCH_SKIP_PT=1,
+BENCH_SKIP_FLEET=1, BENCH_FLEET_INSTANCES / BENCH_FLEET_MB / BENCH_FLEET_LATENCY.
 """
 from __future__ import annotations
 
@@ -169,6 +173,13 @@ def main() -> int:
           f"(whole process tree, all cores); 1 core: {gw1:.1f} s, {grss1 / 1e6:.0f} MB (target < 400 MB)")
     (OUT / "results.json").write_text(json.dumps(results, indent=1))
     print(f"results: {OUT / 'results.json'}")
+    import bench_postgres  # PostgreSQL against pgBadger (bench/bench_postgres.py)
+
+    bench_postgres.main()
+    if not os.environ.get("BENCH_SKIP_FLEET"):
+        import bench_fleet  # a fleet's day through Dagster against an RDS-shaped endpoint
+
+        bench_fleet.main()
     return 0
 
 

@@ -16,16 +16,25 @@ from pathlib import Path
 
 import dagster as dg
 
+from dagster_project import settings
+
 from dagster_project.assets.digest import digest_assets
 from dagster_project.assets.ingest import ingest_assets, ingest_checks
 from dagster_project.assets.publish import publish_assets
 from dagster_project.assets.snapshots import snapshot_assets
-from dagster_project.resources.aws import LocalLogSourceResource
+from dagster_project.assets.ingest import STEP_KIND_TAG
+from dagster_project.jobs import JOBS
+from dagster_project.resources.aws import (
+    CloudWatchLogSourceResource,
+    LocalLogSourceResource,
+    LogSourceResource,
+    RDSLogSourceResource,
+)
 from dagster_project.resources.cloudwatch_metrics import CloudWatchMetricsResource
 from dagster_project.resources.opensearch import OpenSearchResource
 from dagster_project.resources.slack import SlackReportResource
-from dagster_project.schedules import daily_job, daily_schedule
-from dagster_project.sensors import ingest_job, new_slow_log_files_sensor
+from dagster_project.schedules import daily_schedule
+from dagster_project.sensors import new_slow_log_files_sensor
 
 SAMPLE_SOURCE_ROOT = Path(__file__).resolve().parent / "sample_data" / "rds"
 
@@ -34,9 +43,13 @@ def source_root() -> str:
     return os.environ.get("SLOWLOG_SOURCE_ROOT") or str(SAMPLE_SOURCE_ROOT)
 
 
+def configured_instances() -> list[str]:
+    return [i.strip() for i in os.environ.get("SLOWLOG_INSTANCES", "").split(",") if i.strip()]
+
+
 def source_instances(root: str) -> list[str]:
     """``$SLOWLOG_INSTANCES`` or every (non-hidden) instance folder under ``root``."""
-    configured = [i.strip() for i in os.environ.get("SLOWLOG_INSTANCES", "").split(",") if i.strip()]
+    configured = configured_instances()
     if configured:
         return configured
     base = Path(root)
@@ -66,10 +79,66 @@ def source_engines(root: str, instances: list[str]) -> dict[str, str]:
     return engines
 
 
-def default_log_source() -> LocalLogSourceResource:
-    root = source_root()
-    instances = source_instances(root)
-    return LocalLogSourceResource(root=root, instances=instances, engines=source_engines(root, instances))
+SOURCES = ("local", "rds", "cloudwatch")
+
+
+def default_log_source() -> LogSourceResource:
+    """``$SLOWLOG_SOURCE`` (local by default): local folder, RDS API or CloudWatch Logs. AWS clients
+    get no endpoint here: boto3 itself honours ``AWS_ENDPOINT_URL_RDS`` /
+    ``AWS_ENDPOINT_URL_CLOUDWATCH_LOGS``, the region variables and the credential chain."""
+    kind = (os.environ.get("SLOWLOG_SOURCE") or "local").strip().lower()
+    if kind not in SOURCES:
+        raise ValueError(f"SLOWLOG_SOURCE must be one of {', '.join(SOURCES)}, not {kind!r}")
+    if kind == "local":
+        root = source_root()
+        instances = source_instances(root)
+        return LocalLogSourceResource(root=root, instances=instances, engines=source_engines(root, instances))
+    instances = configured_instances()
+    if not instances:
+        raise ValueError(f"SLOWLOG_SOURCE={kind} needs SLOWLOG_INSTANCES (comma-separated instance ids)")
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    cls = RDSLogSourceResource if kind == "rds" else CloudWatchLogSourceResource
+    return cls(instances=instances, engines=source_engines("rds://", instances), region_name=region,
+               retry_mode=os.environ.get("SLOWLOG_AWS_RETRY_MODE") or "standard")
+
+
+EXECUTORS = ("multiprocess", "k8s", "celery")
+
+
+def default_executor() -> dg.ExecutorDefinition:
+    """``$SLOWLOG_EXECUTOR`` (multiprocess by default). Either way each instance-day is a step.
+
+    * multiprocess: steps in separate processes, forked from a server that has imported this
+      module once (a step starts in a fraction of a second instead of re-importing Dagster,
+      pyarrow and pandas). Up to ``$SLOWLOG_MAX_CONCURRENT_STEPS`` (8) steps at once, of them
+      ``$SLOWLOG_DOWNLOAD_STEPS`` (8) download steps sharing the log source's
+      ``max_concurrent_downloads`` (16 calls in flight per run); parse steps, which use every
+      core themselves, one per core.
+    * k8s: dagster-k8s's ``k8s_job_executor``, one pod per step (deploy/kubernetes/run_config.yaml).
+    * celery: dagster-celery's executor, steps on Celery workers (broker in the run config).
+    """
+    kind = (os.environ.get("SLOWLOG_EXECUTOR") or "multiprocess").strip().lower()
+    if kind not in EXECUTORS:
+        raise ValueError(f"SLOWLOG_EXECUTOR must be one of {', '.join(EXECUTORS)}, not {kind!r}")
+    if kind == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
+    if kind == "celery":
+        from dagster_celery import celery_executor
+
+        return celery_executor
+    return dg.multiprocess_executor.configured(
+        {
+            "max_concurrent": int(os.environ.get("SLOWLOG_MAX_CONCURRENT_STEPS") or 8),
+            "start_method": {"forkserver": {"preload_modules": [__name__]}},
+            "tag_concurrency_limits": [
+                {"key": STEP_KIND_TAG, "value": "download", "limit": settings.download_steps()},
+                {"key": STEP_KIND_TAG, "value": "parse", "limit": os.cpu_count() or 1},
+            ],
+        },
+        name="slowlog_multiprocess",
+    )
 
 
 # ---- assets / checks / resources of each part of the pipeline -----------------------------------
@@ -103,8 +172,9 @@ RESOURCES: dict = {
 defs = dg.Definitions(
     assets=ASSETS,
     asset_checks=ASSET_CHECKS,
-    jobs=[ingest_job, daily_job],
+    jobs=JOBS,
     sensors=[new_slow_log_files_sensor],
     schedules=[daily_schedule],
     resources=RESOURCES,
+    executor=default_executor(),
 )

@@ -9,17 +9,8 @@ import datetime as dt
 
 import dagster as dg
 
+from dagster_project.jobs import DAILY_GROUPS, daily_job  # noqa: F401 - DAILY_GROUPS re-exported
 from dagster_project.partitions import daily_partitions
-
-# Groups of the end-to-end job. "publish" (OpenSearch) and "snapshots" (charts, Slack) are added by
-# their own asset modules; a group with no asset yet simply selects nothing.
-DAILY_GROUPS = ("ingest", "digest", "publish", "snapshots")
-
-daily_job = dg.define_asset_job(
-    "daily_job",
-    selection=dg.AssetSelection.groups(*DAILY_GROUPS),
-    description="One day end to end: raw files, events, digest, OpenSearch, snapshots.",
-)
 
 
 @dg.schedule(

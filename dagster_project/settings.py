@@ -80,3 +80,20 @@ def resolve_root(root: str | os.PathLike | None = None) -> Root:
     else:
         uri_path = uri
     return Root(pafs.LocalFileSystem(), os.path.abspath(uri_path).rstrip("/") or "/", uri)
+
+
+def parse_workers() -> int:
+    """Processes that parse one unit of work (``$SLOWLOG_PARSE_WORKERS``, default: every core)."""
+    return max(1, int(os.environ.get("SLOWLOG_PARSE_WORKERS") or os.cpu_count() or 1))
+
+
+def parallel_min_bytes() -> int:
+    """Below this many input bytes a unit is parsed in its own process (forking workers costs more
+    than it saves); ``$SLOWLOG_PARALLEL_MIN_BYTES``, default 32 MB."""
+    return int(os.environ.get("SLOWLOG_PARALLEL_MIN_BYTES") or 32 << 20)
+
+
+def download_steps() -> int:
+    """Download steps the multiprocess executor runs at once (``$SLOWLOG_DOWNLOAD_STEPS``, 8); a
+    run's download budget (the log source's ``max_concurrent_downloads``) is shared among them."""
+    return max(1, int(os.environ.get("SLOWLOG_DOWNLOAD_STEPS") or 8))

@@ -1,12 +1,24 @@
 """Ingestion: raw slow-log files -> ``raw/`` (byte-identical) -> ``slow_query_events`` (Parquet).
 
-Both assets are daily partitioned with a single-run backfill policy: a backfill of 30 days runs
-*once* and loops over ``context.partition_time_window`` (never ``partition_key``, which a range run
-does not have). Both loop over every instance of the ``log_source`` resource (RDS API, CloudWatch
-Logs or a local folder; see ``dagster_project.resources.aws``).
+The unit of work is an **instance-day**. Both assets are daily partitioned, and each is a graph
+whose run fans out into one step per instance x day of the run's partition window
+(``slow_log_files.download_instance_day[orders_db__20261124]``,
+``slow_query_events.parse_instance_day[...]``), then one summary step that records the
+materialization. So:
 
-Every write is idempotent per day x instance: raw files are replaced file by file, the events
-partition as a whole (``dagster_project.warehouse``), so re-materializing never duplicates.
+* the run view shows which instance failed on which day; *re-execute from failure* runs only the
+  failed instance-days (plus the summary), and a run limited to some instances (config
+  ``instances``) touches nothing else;
+* the steps spread over whatever executor runs the job: processes on one machine (the
+  multiprocess executor of ``definitions.py``), Celery / Dask workers, Kubernetes pods;
+* a range run (single-run backfill of a month) fans out over every day x instance; downstream
+  daily assets (digest, publish, snapshots) start only once every unit of their day has landed.
+
+Within a download step, the instance-day's files are fetched concurrently through one client, the
+step's share of the run's ``max_concurrent_downloads`` (botocore retries with one retry quota per
+client, plus the sources' loop-level backoff: throttling slows the steps down instead of failing them).
+Within a parse step, a big unit is parsed by every core (:class:`~dagster_project.slowlog.parallel.ParallelParse`,
+the CLI's range reader), memory bounded. Every write is idempotent per day x instance.
 
 The checks beside ``slow_query_events`` read the ``_manifest.json`` each events partition carries
 (the parse statistics of its files), so they can be re-run on their own.
@@ -14,52 +26,62 @@ The checks beside ``slow_query_events`` read the ``_manifest.json`` each events 
 
 import datetime as dt
 import io
+import multiprocessing as mp
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
 import uuid
+import zlib
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 import pyarrow as pa
 
 from dagster_project import settings, warehouse
+from dagster_project.assets.common import md_table, partition_days, truncate  # noqa: F401 - md_table re-exported
 from dagster_project.partitions import daily_partitions
+from dagster_project.resources.aws import LogSourceResource
 from dagster_project.settings import Root
+from dagster_project.slowlog.parallel import ParallelParse
 from dagster_project.slowlog.parse import parse_log
+from dagster_project.sources.base import LIVE_FILE_NAMES, is_live  # noqa: F401 - re-exported
 from dagster_project.warehouse import EVENTS_TABLE
-
-# Live (not yet rotated) logs: RDS renames ``slowquery/mysql-slowquery.log`` to
-# ``mysql-slowquery.log.YYYY-MM-DD.HH`` at the end of the hour. Ingesting the live file as well
-# would store that hour twice once it is rotated, so it is left for the run after the rotation.
-# (Dated files that still grow, like PostgreSQL's current hour, are fine: same name, replaced.)
-LIVE_FILE_NAMES = frozenset({"mysql-slowquery.log", "postgresql.log", "slow.log", "mysql-slow.log"})
 
 PREVIEW_ROWS = 10
 PREVIEW_COLUMNS = ("ts", "instance", "db", "user", "query_time", "lock_time", "rows_sent", "rows_examined", "fingerprint")
 STAT_FIELDS = ("bytes_total", "events", "event_bytes", "skipped_bytes", "rejected", "rejected_bytes")
+#: op tag saying what a step does; the executor's tag_concurrency_limits use it (definitions.py)
+STEP_KIND_TAG = "slowlog/step"
 
 
-# ---------------------------------------------------------------------------------------- helpers
-def partition_days(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> list[dt.date]:
-    """The UTC days of the run's partition window (one day, or every day of a range run)."""
-    window = context.partition_time_window
-    start = window.start.astimezone(dt.timezone.utc)
-    end = window.end.astimezone(dt.timezone.utc)
-    days, day = [], start.date()
-    while dt.datetime.combine(day, dt.time(), dt.timezone.utc) < end:
-        days.append(day)
-        day += dt.timedelta(days=1)
-    return days
+# ------------------------------------------------------------------------------------- units
+@dataclass(frozen=True)
+class InstanceDay:
+    """One unit of work: the files of one instance for one UTC day."""
 
+    day: dt.date
+    instance: str
+    skip_existing: bool = False
+    units: int = 1  # units of the run: their download steps share the run's download budget
 
-def is_live(log_file: Any) -> bool:
-    name = log_file.local_name
-    for suffix in (".gz", ".gzip"):
-        name = name.removesuffix(suffix)
-    return name in LIVE_FILE_NAMES
+    @property
+    def mapping_key(self) -> str:
+        """Dagster's dynamic mapping key (``[A-Za-z0-9_]+``): ``<instance>__<yyyymmdd>``. An
+        instance id with characters other than letters, digits and ``-`` gets a short hash so
+        that two ids never share a key."""
+        safe = re.sub(r"[^A-Za-z0-9]", "_", self.instance)
+        if not re.fullmatch(r"[A-Za-z0-9-]+", self.instance):
+            safe += f"_{zlib.crc32(self.instance.encode()):08x}"
+        return f"{safe}__{self.day:%Y%m%d}"
+
+    def label(self) -> str:
+        return f"{self.day} {self.instance}"
 
 
 def source_instances(source: Any) -> list[str]:
@@ -86,35 +108,32 @@ def _count(value: Any) -> int:
         return 0
 
 
-def md_table(rows: Sequence[dict], columns: Sequence[str] | None = None) -> str:
-    """A Markdown table (pipes and newlines in cells escaped)."""
-    if not rows:
-        return "_(none)_"
-    columns = list(columns or rows[0].keys())
-
-    def cell(v: Any) -> str:
-        if v is None:
-            return ""
-        if isinstance(v, float):
-            v = f"{v:.6g}"
-        return str(v).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
-
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
+def _where() -> dict:
+    """Which process and machine ran a step (shown in its output, asserted by the executor tests)."""
+    return {"host": socket.gethostname(), "pid": os.getpid()}
 
 
-def _truncate(text: Any, limit: int = 120) -> Any:
-    if isinstance(text, str) and len(text) > limit:
-        return text[: limit - 1] + "…"
-    return text
+def _units(context: dg.OpExecutionContext, log_source: LogSourceResource, instances: list[str] | None,
+           skip_existing: bool = False) -> Iterator[dg.DynamicOutput]:
+    configured = source_instances(log_source)
+    chosen = list(instances or configured)
+    unknown = sorted(set(chosen) - set(configured))
+    if unknown:
+        raise dg.Failure(f"instances not configured on the log source: {unknown}")
+    days = partition_days(context)
+    units = len(days) * len(chosen)
+    context.log.info(f"{len(days)} day(s) x {len(chosen)} instance(s) = {units} units")
+    for day in days:
+        for instance in chosen:
+            unit = InstanceDay(day, instance, skip_existing, units)
+            yield dg.DynamicOutput(unit, mapping_key=unit.mapping_key)
 
 
-def _stats_dict(stats: Any) -> dict:
-    out = {name: int(getattr(stats, name, 0) or 0) for name in STAT_FIELDS}
-    out["rejected_samples"] = [str(s)[:200] for s in (getattr(stats, "rejected_samples", None) or [])][:5]
-    out["engine"] = getattr(stats, "engine", None)
-    return out
+def _failure(units: str, failed: list[str], total: int) -> dg.Failure:
+    return dg.Failure(
+        description=f"{units}: {len(failed)} of {total} files failed; first: {failed[0]}",
+        metadata={"failed_files": dg.MetadataValue.json(failed[:50])},
+    )
 
 
 # ------------------------------------------------------------------------------------ raw files
@@ -125,7 +144,13 @@ class SlowLogFilesConfig(dg.Config):
     skip_existing: bool = False  # keep raw copies whose size already equals the listed size
 
 
-def _download_one(source: Any, log_file: Any, day: dt.date, instance: str, root: Root) -> tuple[Any, int]:
+@dg.op(out=dg.DynamicOut(InstanceDay), description="One output per instance x day of the run.")
+def slow_log_files_units(context: dg.OpExecutionContext, config: SlowLogFilesConfig,
+                         log_source: LogSourceResource) -> Iterator[dg.DynamicOutput]:
+    yield from _units(context, log_source, config.instances, config.skip_existing)
+
+
+def _download_one(log_source: LogSourceResource, log_file: Any, day: dt.date, instance: str, root: Root) -> tuple[Any, int]:
     """Download one file into ``raw/`` atomically; returns (DownloadResult, bytes stored)."""
     dest = f"{warehouse.raw_dir(day, instance, root)}/{log_file.local_name}"
     if root.is_local:
@@ -136,92 +161,148 @@ def _download_one(source: Any, log_file: Any, day: dt.date, instance: str, root:
         staging = tempfile.mkdtemp(prefix="slowlog-dl-")
     try:
         os.makedirs(staging, exist_ok=True)
-        result = source.download(log_file, staging)
+        result = log_source.download(log_file, staging)
         stored = warehouse.put_file(os.fspath(result.path), dest, root)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return result, stored
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    group_name="ingest",
-    required_resource_keys={"log_source"},
-    kinds={"aws", "python"},
-    description="Raw slow-log files of every instance, byte-identical, under raw/date=/instance=/.",
-)
-def slow_log_files(context: dg.AssetExecutionContext, config: SlowLogFilesConfig) -> dg.MaterializeResult:
-    source = context.resources.log_source
+@dg.op(tags={STEP_KIND_TAG: "download"}, description="Download one instance-day's raw files, concurrently.")
+def download_instance_day(context: dg.OpExecutionContext, log_source: LogSourceResource, unit: InstanceDay) -> dict:
     root = settings.resolve_root()
-    configured = source_instances(source)
-    instances = list(config.instances or configured)
-    unknown = sorted(set(instances) - set(configured))
-    if unknown:
-        raise dg.Failure(f"instances not configured on the log source: {unknown}")
-    days = partition_days(context)
+    day, instance = unit.day, unit.instance
+    row = {"day": str(day), "instance": instance, "files": 0, "bytes": 0, "retries": 0, "truncated_markers": 0,
+           "skipped_live": 0, "kept": 0, "incomplete": [], **_where()}
+    existing = {i.base_name: i.size for i in warehouse.list_raw_files(day, instance, root)}
+    todo = []
+    for log_file in log_source.list_files(instance, day=day):
+        if _as_date(log_file.day) not in (None, day):
+            continue  # a source that ignores the day filter
+        if is_live(log_file):
+            row["skipped_live"] += 1
+        elif unit.skip_existing and log_file.size and existing.get(log_file.local_name) == log_file.size:
+            row["kept"] += 1
+            row["files"] += 1
+            row["bytes"] += log_file.size
+        else:
+            todo.append(log_file)
 
+    # the run's budget, shared by the download steps that run at once (an equal share each)
+    threads = max(1, log_source.max_concurrent_downloads // min(settings.download_steps(), unit.units))
+    started = time.monotonic()
+    outcomes = log_source.download_many(todo, lambda lf: _download_one(log_source, lf, day, instance, root), threads)
+    failed = []
+    for log_file, outcome, error in outcomes:
+        if error is not None:
+            failed.append(f"{log_file.local_name}: {type(error).__name__}: {str(error)[:300]}")
+            continue
+        result, stored = outcome
+        row["files"] += 1
+        row["bytes"] += stored
+        row["retries"] += _count(getattr(result, "retries", 0))
+        row["truncated_markers"] += _count(getattr(result, "truncated_markers", 0))
+        if getattr(result, "complete", True) is False:
+            row["incomplete"].append(f"{day}/{instance}/{log_file.local_name}")
+    row["seconds"] = round(time.monotonic() - started, 3)
+    context.log.info(f"{unit.label()}: {row['files']} files, {row['bytes']} bytes, {row['retries']} retries "
+                     f"in {row['seconds']} s ({threads} at a time)")
+    if failed:
+        raise _failure(unit.label(), failed, len(todo))
+    return row
+
+
+@dg.op(out=dg.Out(dg.Nothing), description="Sum up the units and record the materialization.")
+def slow_log_files_summary(context: dg.OpExecutionContext, rows: list[dict]) -> None:
+    root = settings.resolve_root()
+    days = partition_days(context)
     per_instance: dict[str, dict[str, int]] = defaultdict(
         lambda: {"files": 0, "bytes": 0, "retries": 0, "truncated_markers": 0, "skipped_live": 0, "kept": 0}
     )
     incomplete: list[str] = []
-    for day in days:
-        for instance in instances:
-            row = per_instance[instance]
-            existing = {i.base_name: i.size for i in warehouse.list_raw_files(day, instance, root)}
-            for log_file in source.list_files(instance, day=day):
-                if _as_date(log_file.day) not in (None, day):
-                    continue  # a source that ignores the day filter
-                if is_live(log_file):
-                    row["skipped_live"] += 1
-                    continue
-                if config.skip_existing and log_file.size and existing.get(log_file.local_name) == log_file.size:
-                    row["kept"] += 1
-                    row["files"] += 1
-                    row["bytes"] += log_file.size
-                    continue
-                result, stored = _download_one(source, log_file, day, instance, root)
-                row["files"] += 1
-                row["bytes"] += stored
-                row["retries"] += _count(getattr(result, "retries", 0))
-                row["truncated_markers"] += _count(getattr(result, "truncated_markers", 0))
-                if getattr(result, "complete", True) is False:
-                    incomplete.append(f"{day}/{instance}/{log_file.local_name}")
-            context.log.info(f"{day} {instance}: {row['files']} files so far, {row['bytes']} bytes")
-
+    for row in rows:
+        for name, total in per_instance[row["instance"]].items():
+            per_instance[row["instance"]][name] = total + row[name]
+        incomplete.extend(row["incomplete"])
     totals = {k: sum(r[k] for r in per_instance.values()) for k in ("files", "bytes", "retries", "truncated_markers", "skipped_live")}
-    table = [{"instance": i, **per_instance[i]} for i in instances]
-    return dg.MaterializeResult(
-        metadata={
-            "days": dg.MetadataValue.text(f"{days[0]}..{days[-1]}" if len(days) > 1 else str(days[0])),
-            "instances": len(instances),
-            "files": totals["files"],
-            "bytes": totals["bytes"],
-            "retries": totals["retries"],
-            "truncated_markers": totals["truncated_markers"],
-            "skipped_live_files": totals["skipped_live"],
-            "incomplete_downloads": dg.MetadataValue.json(incomplete),
-            "per_instance": dg.MetadataValue.md(md_table(table)),
-            "raw_root": dg.MetadataValue.path(root.path("raw")),
-        }
-    )
+    context.add_output_metadata({
+        "days": dg.MetadataValue.text(f"{days[0]}..{days[-1]}" if len(days) > 1 else str(days[0])),
+        "instances": len(per_instance),
+        "units": len(rows),
+        "files": totals["files"],
+        "bytes": totals["bytes"],
+        "retries": totals["retries"],
+        "truncated_markers": totals["truncated_markers"],
+        "skipped_live_files": totals["skipped_live"],
+        "incomplete_downloads": dg.MetadataValue.json(incomplete),
+        "per_instance": dg.MetadataValue.md(md_table([{"instance": i, **r} for i, r in sorted(per_instance.items())])),
+        "workers": dg.MetadataValue.json(sorted({f"{r['host']}:{r['pid']}" for r in rows})),
+        "raw_root": dg.MetadataValue.path(root.path("raw")),
+    })
+
+
+def _config_mapping(op_name: str, fields: dict) -> dg.ConfigMapping:
+    """The asset's run config (``ops: {<asset>: {config: {...}}}``) handed to its units op."""
+    return dg.ConfigMapping(config_fn=lambda c: {op_name: {"config": c}}, config_schema=fields)
+
+
+@dg.graph_asset(
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="ingest",
+    kinds={"aws", "python"},
+    config=_config_mapping("slow_log_files_units", {
+        "instances": dg.Field([str], is_required=False, description="A subset of the resource's instances."),
+        "skip_existing": dg.Field(bool, default_value=False, description="Keep raw copies whose size equals the listed size."),
+    }),
+    description="Raw slow-log files of every instance, byte-identical, under raw/date=/instance=/ (one step per instance-day).",
+)
+def slow_log_files():
+    return slow_log_files_summary(slow_log_files_units().map(download_instance_day).collect())
 
 
 # ------------------------------------------------------------------------------------- events
-def _parse_partition(
-    day: dt.date, instance: str, engine: str, root: Root, preview: list[dict], file_stats: list[dict]
-) -> Iterator[pa.RecordBatch]:
-    """Parse every raw file of one day x instance, yielding event batches; fills ``file_stats``."""
-    for info in warehouse.list_raw_files(day, instance, root):
+def _stats_dict(stats: Any) -> dict:
+    out = {name: int(getattr(stats, name, 0) or 0) for name in STAT_FIELDS}
+    out["rejected_samples"] = [str(s)[:200] for s in (getattr(stats, "rejected_samples", None) or [])][:5]
+    out["engine"] = getattr(stats, "engine", None)
+    return out
+
+
+def parse_processes(infos: list, root: Root) -> int:
+    """Processes that parse a unit: every core for a big unit of local files; 1 (this process) for
+    small units, object-store roots and a process that may not fork (a daemonic executor worker)."""
+    workers = settings.parse_workers()
+    local_bytes = sum(i.size for i in infos) if root.is_local else 0
+    if workers > 1 and local_bytes >= settings.parallel_min_bytes() and not mp.current_process().daemon:
+        return workers
+    return 1
+
+
+def _parse_files(infos: list, instance: str, engine: str, root: Root, file_stats: list[dict],
+                 spool_dir: str, workers: int) -> Iterator[pa.RecordBatch]:
+    """Every raw file of one day x instance, parsed in file order; fills ``file_stats`` at the end.
+
+    With ``workers > 1`` (:func:`parse_processes`) the files are parsed by that many processes
+    (:class:`~dagster_project.slowlog.parallel.ParallelParse`), else file by file in this process.
+    Either way the rows and their order are the same.
+    """
+    if workers > 1:
+        parsed = ParallelParse([(i.path, i.base_name) for i in infos], instance=instance, engine=engine,
+                               workers=workers, spool_dir=spool_dir)
+        yield from parsed
+        file_stats.extend({"file": s.source_file, **_stats_dict(s)} for s in parsed.stats)
+        return
+    for info in infos:
         if root.is_local:
             parsed = parse_log(info.path, instance=instance, engine=engine, source_file=info.base_name)
-            yield from _take_preview(parsed, preview)
+            yield from parsed
         else:
             # open_input_file (not open_input_stream, which would gunzip by extension); the
             # BufferedReader gives the parser the peek() it detects gzip magic bytes with.
             with io.BufferedReader(root.fs.open_input_file(info.path), buffer_size=1 << 20) as fh:
                 parsed = parse_log(fh, instance=instance, engine=engine, source_file=info.base_name)
-                yield from _take_preview(parsed, preview)
+                yield from parsed
         file_stats.append({"file": info.base_name, **_stats_dict(parsed.stats)})
 
 
@@ -230,7 +311,7 @@ def _take_preview(batches: Any, preview: list[dict]) -> Iterator[pa.RecordBatch]
         if len(preview) < PREVIEW_ROWS and batch.num_rows:
             cols = [c for c in PREVIEW_COLUMNS if c in batch.schema.names]
             head = batch.slice(0, PREVIEW_ROWS - len(preview)).select(cols)
-            preview.extend({k: _truncate(v) for k, v in r.items()} for r in head.to_pylist())
+            preview.extend({k: truncate(v) for k, v in r.items()} for r in head.to_pylist())
         yield batch
 
 
@@ -256,78 +337,105 @@ class SlowQueryEventsConfig(dg.Config):
     instances: list[str] | None = None  # a subset of the resource's instances (default: all)
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[slow_log_files],
-    group_name="ingest",
-    required_resource_keys={"log_source"},
-    kinds={"python", "parquet"},
-    description="Parsed slow-query events, warehouse/slow_query_events/date=/instance=/part-0.parquet.",
-)
-def slow_query_events(context: dg.AssetExecutionContext, config: SlowQueryEventsConfig) -> dg.MaterializeResult:
-    source = context.resources.log_source
+@dg.op(ins={"slow_log_files": dg.In(dg.Nothing)}, out=dg.DynamicOut(InstanceDay),
+       description="One output per instance x day of the run.")
+def slow_query_events_units(context: dg.OpExecutionContext, config: SlowQueryEventsConfig,
+                            log_source: LogSourceResource) -> Iterator[dg.DynamicOutput]:
+    yield from _units(context, log_source, config.instances)
+
+
+@dg.op(tags={STEP_KIND_TAG: "parse"}, description="Parse one instance-day's raw files into its events partition.")
+def parse_instance_day(context: dg.OpExecutionContext, log_source: LogSourceResource, unit: InstanceDay) -> dict:
     root = settings.resolve_root()
-    instances = list(config.instances or source_instances(source))
-    days = partition_days(context)
+    day, instance = unit.day, unit.instance
+    engine = log_source.engine_for(instance) or "auto"
+    infos = warehouse.list_raw_files(day, instance, root)
     preview: list[dict] = []
+    file_stats: list[dict] = []
+    workers = parse_processes(infos, root)
+    started = time.monotonic()
+    # Events are written to the partition of the day of the FILE they come from, even when
+    # their ts falls on the previous/next day (files that straddle midnight): every file
+    # is ingested exactly once, into exactly one partition. analysis.load_events filters by
+    # ts (it reads the neighbouring partitions too), so queries by time stay exact.
+    with tempfile.TemporaryDirectory(prefix="slowlog-spool-") as spool_dir:
+        written = warehouse.write_partition(
+            EVENTS_TABLE,
+            day,
+            instance,
+            _take_preview(_parse_files(infos, instance, engine, root, file_stats, spool_dir, workers), preview),
+            root,
+            manifest=lambda: _manifest(day, instance, engine, file_stats),
+        )
+    m = _manifest(day, instance, engine, file_stats)
+    seconds = round(time.monotonic() - started, 3)
+    context.log.info(f"{unit.label()}: {m['files']} files, {m['events']} events, {m['rejected']} rejected "
+                     f"in {seconds} s ({workers} process{'es' if workers > 1 else ''})")
+    return {
+        "day": str(day), "instance": instance, "seconds": seconds, "parse_processes": workers, **_where(),
+        "manifest": {k: v for k, v in m.items() if k != "per_file"},
+        "samples": [f"{day}/{instance}/{f['file']}: {s}" for f in file_stats for s in f["rejected_samples"]][:10],
+        "rows_written": written["rows"], "parquet_bytes": written["bytes"], "preview": preview,
+    }
+
+
+@dg.op(out=dg.Out(dg.Nothing), description="Sum up the units and record the materialization.")
+def slow_query_events_summary(context: dg.OpExecutionContext, rows: list[dict]) -> None:
+    root = settings.resolve_root()
     per_instance: dict[str, dict[str, int]] = defaultdict(
         lambda: {"partitions": 0, "files": 0, "bytes": 0, "events": 0, "rejected": 0, "parquet_bytes": 0}
     )
-    totals = defaultdict(int)
+    totals: dict[str, int] = defaultdict(int)
     samples: list[str] = []
-    for day in days:
-        for instance in instances:
-            engine = source.engine_for(instance) or "auto"
-            file_stats: list[dict] = []
-            # Events are written to the partition of the day of the FILE they come from, even when
-            # their ts falls on the previous/next day (files that straddle midnight): every file
-            # is ingested exactly once, into exactly one partition. analysis.load_events filters by
-            # ts (it reads the neighbouring partitions too), so queries by time stay exact.
-            written = warehouse.write_partition(
-                EVENTS_TABLE,
-                day,
-                instance,
-                _parse_partition(day, instance, engine, root, preview, file_stats),
-                root,
-                manifest=lambda: _manifest(day, instance, engine, file_stats),  # noqa: B023 - called in the loop
-            )
-            m = _manifest(day, instance, engine, file_stats)
-            row = per_instance[instance]
-            row["partitions"] += 1
-            row["files"] += m["files"]
-            row["bytes"] += m["bytes_total"]
-            row["events"] += m["events"]
-            row["rejected"] += m["rejected"]
-            row["parquet_bytes"] += written["bytes"]
-            for name in ("files", *STAT_FIELDS):
-                totals[name] += m[name]
-            totals["rows_written"] += written["rows"]
-            totals["parquet_bytes"] += written["bytes"]
-            for f in file_stats:
-                samples.extend(f"{day}/{instance}/{f['file']}: {s}" for s in f["rejected_samples"])
-            context.log.info(f"{day} {instance}: {m['files']} files, {m['events']} events, {m['rejected']} rejected")
+    preview: list[dict] = []
+    for row in sorted(rows, key=lambda r: (r["day"], r["instance"])):
+        m = row["manifest"]
+        mine = per_instance[row["instance"]]
+        mine["partitions"] += 1
+        mine["files"] += m["files"]
+        mine["bytes"] += m["bytes_total"]
+        mine["events"] += m["events"]
+        mine["rejected"] += m["rejected"]
+        mine["parquet_bytes"] += row["parquet_bytes"]
+        for name in ("files", *STAT_FIELDS):
+            totals[name] += m[name]
+        totals["rows_written"] += row["rows_written"]
+        totals["parquet_bytes"] += row["parquet_bytes"]
+        samples.extend(row["samples"])
+        preview.extend(row["preview"][: max(0, PREVIEW_ROWS - len(preview))])
+    context.add_output_metadata({
+        "partitions": len(rows),
+        "files": totals["files"],
+        "bytes": totals["bytes_total"],
+        "events": totals["events"],
+        "dagster/row_count": totals["rows_written"],
+        "event_bytes": totals["event_bytes"],
+        "skipped_bytes": totals["skipped_bytes"],
+        "rejected": totals["rejected"],
+        "rejected_bytes": totals["rejected_bytes"],
+        "parquet_bytes": totals["parquet_bytes"],
+        "rejected_samples": dg.MetadataValue.json(samples[:10]),
+        "preview": dg.MetadataValue.md(md_table(preview, [c for c in PREVIEW_COLUMNS if preview and c in preview[0]])),
+        "per_instance": dg.MetadataValue.md(md_table([{"instance": i, **r} for i, r in sorted(per_instance.items())])),
+        "workers": dg.MetadataValue.json(sorted({f"{r['host']}:{r['pid']}" for r in rows})),
+        "parse_processes": max((r["parse_processes"] for r in rows), default=0),
+        "path": dg.MetadataValue.path(warehouse.table_dir(EVENTS_TABLE, root)),
+    })
 
-    return dg.MaterializeResult(
-        metadata={
-            "partitions": sum(r["partitions"] for r in per_instance.values()),
-            "files": totals["files"],
-            "bytes": totals["bytes_total"],
-            "events": totals["events"],
-            "dagster/row_count": totals["rows_written"],
-            "event_bytes": totals["event_bytes"],
-            "skipped_bytes": totals["skipped_bytes"],
-            "rejected": totals["rejected"],
-            "rejected_bytes": totals["rejected_bytes"],
-            "parquet_bytes": totals["parquet_bytes"],
-            "rejected_samples": dg.MetadataValue.json(samples[:10]),
-            "preview": dg.MetadataValue.md(md_table(preview, [c for c in PREVIEW_COLUMNS if preview and c in preview[0]])),
-            "per_instance": dg.MetadataValue.md(
-                md_table([{"instance": i, **r} for i, r in per_instance.items()])
-            ),
-            "path": dg.MetadataValue.path(warehouse.table_dir(EVENTS_TABLE, root)),
-        }
-    )
+
+@dg.graph_asset(
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    ins={"slow_log_files": dg.AssetIn(dagster_type=dg.Nothing)},
+    group_name="ingest",
+    kinds={"python", "parquet"},
+    config=_config_mapping("slow_query_events_units", {
+        "instances": dg.Field([str], is_required=False, description="A subset of the resource's instances."),
+    }),
+    description="Parsed slow-query events, warehouse/slow_query_events/date=/instance=/part-0.parquet (one step per instance-day).",
+)
+def slow_query_events(slow_log_files):
+    return slow_query_events_summary(slow_query_events_units(slow_log_files).map(parse_instance_day).collect())
 
 
 # ------------------------------------------------------------------------------------- checks
@@ -373,10 +481,10 @@ def _window_manifests(context: Any, instances: Sequence[str]) -> tuple[list[dict
             description="Rejected bytes / input bytes of every day x instance under $SLOWLOG_MAX_REJECTED_RATIO (1%).",
         ),
     ],
-    required_resource_keys={"log_source"},
 )
-def slow_query_events_checks(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
-    manifests, missing = _window_manifests(context, source_instances(context.resources.log_source))
+def slow_query_events_checks(context: dg.AssetCheckExecutionContext,
+                             log_source: LogSourceResource) -> Iterator[dg.AssetCheckResult]:
+    manifests, missing = _window_manifests(context, source_instances(log_source))
     key = lambda m: f"{m['date']}/{m['instance']}"  # noqa: E731
 
     unaccounted = [

@@ -56,7 +56,8 @@ def _first_start_after(parser, path: str, offset: int, size: int) -> int:
             if nl < 0:
                 pos += step
                 continue
-            starts = [s for s in parser.starts(window, 0, len(window)) if s > nl]
+            safe = getattr(parser, "resync_start", None)  # starts that need no lines above the window
+            starts = [s for s in parser.starts(window, 0, len(window)) if s > nl and (safe is None or safe(window, s, nl))]
             if starts:
                 return pos + starts[0]
             pos += step
@@ -75,8 +76,10 @@ def split_points(path: str, engine: str, parts: int) -> list[int]:
     return points
 
 
-def _digest_range(args):
-    path, engine, start, end, group_by, instance, source_file = args
+def _range_batches(path: str, engine: str, start: int, end: int, instance: str | None,
+                   source_file: str | None, stats: ParseStats):
+    """The event batches of bytes [start, end) of a plain-text log, exactly as one serial pass over
+    the whole file gives them for that range (``stats`` is filled as they are consumed)."""
     parser = get_engine(engine)()
     if start > 0:  # seed ts/db inheritance from the previous entries, discarding them
         seed_from = _first_start_after(parser, path, max(0, start - _SEED_BYTES), start)
@@ -84,14 +87,21 @@ def _digest_range(args):
             throwaway = sink_for(parser, instance=instance, source_file=source_file)
             for _ in stream(_RangeReader(path, seed_from, start), parser, throwaway, ParseStats()):
                 pass
-    stats = ParseStats(source_file=source_file, engine=engine)
     # Smaller batches and reads than the serial path: N workers share the memory budget.
     sink = sink_for(parser, instance=instance, source_file=source_file, batch_rows=WORKER_BATCH_ROWS)
-    digest = Digest(group_by=group_by)
     reader = io.BufferedReader(_RangeReader(path, start, end), buffer_size=1 << 20)
-    for batch in stream(reader, parser, sink, stats, chunk_size=WORKER_CHUNK, start_offset=start):
+    try:
+        yield from stream(reader, parser, sink, stats, chunk_size=WORKER_CHUNK, start_offset=start)
+    finally:
+        reader.close()
+
+
+def _digest_range(args):
+    path, engine, start, end, group_by, instance, source_file = args
+    stats = ParseStats(source_file=source_file, engine=engine)
+    digest = Digest(group_by=group_by)
+    for batch in _range_batches(path, engine, start, end, instance, source_file, stats):
         digest.add(batch)
-    reader.close()
     return digest, stats
 
 
@@ -126,3 +136,105 @@ def digest_file_parallel(path: str, *, workers: int, engine: str = "auto", group
         digest.merge(d)
         stats.merge(s)
     return digest, stats
+
+
+# ---------------------------------------------------------------------------- events of many files
+#: Big plain MySQL-family files are cut into pieces of about this size (the unit a worker parses
+#: and spools; it bounds the memory of a worker and of the reader).
+PIECE_BYTES = 16 << 20
+
+
+def _can_split(path: str, engine: str, piece_bytes: int) -> bool:
+    if engine not in ("mysql", "auto") or os.path.getsize(path) < 2 * piece_bytes:
+        return False
+    with open(path, "rb") as f:
+        head = f.read(65536)
+    return head[:3] not in (GZIP_MAGIC, b"BZh") and detect_engine(head) == "mysql"
+
+
+def _events_piece(args):
+    """Worker: parse one piece (a whole file, or a byte range of a big plain one) and spool its
+    batches to an Arrow IPC stream file; returns (file index, spool path, stats)."""
+    import pyarrow as pa
+
+    from .events import EVENT_SCHEMA
+    from .parse import parse_log
+
+    index, path, engine, start, end, instance, source_file, spool = args
+    if start is None:
+        parsed = parse_log(path, instance=instance, engine=engine, source_file=source_file)
+        batches, stats = parsed, None
+    else:
+        stats = ParseStats(source_file=source_file, engine=engine)
+        batches = _range_batches(path, engine, start, end, instance, source_file, stats)
+    with pa.OSFile(spool, "wb") as sink, pa.ipc.new_stream(sink, EVENT_SCHEMA) as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+    return index, spool, stats if stats is not None else parsed.stats
+
+
+class ParallelParse:
+    """The events of several local log files, parsed by ``workers`` processes, yielded in file
+    order (and, within a file, in offset order): the same batches' rows as parsing the files one
+    after another with :func:`~dagster_project.slowlog.parse.parse_log`.
+
+    Each file is one piece; a big plain MySQL-family file is cut at entry boundaries into
+    ~``PIECE_BYTES`` pieces (with the CLI's range reader and inheritance seeding). Workers spool
+    their batches to Arrow IPC files under ``spool_dir``; at most ``2 * workers`` pieces are
+    parsed ahead of the reader, so memory and spool space stay bounded whatever the input size.
+    ``stats`` holds one :class:`ParseStats` per file once iteration has finished.
+    """
+
+    def __init__(self, files: list[tuple[str, str]], *, instance: str | None, engine: str = "auto",
+                 workers: int, spool_dir: str, piece_bytes: int = PIECE_BYTES) -> None:
+        self.files = files  # (path, source_file name)
+        self.piece_bytes = piece_bytes
+        self.instance = instance
+        self.engine = engine
+        self.workers = max(1, int(workers))
+        self.spool_dir = spool_dir
+        self.stats: list[ParseStats] = [ParseStats(source_file=name) for _, name in files]
+
+    def _pieces(self):
+        n = 0
+        for index, (path, name) in enumerate(self.files):
+            if _can_split(path, self.engine, self.piece_bytes):
+                size = os.path.getsize(path)
+                points = split_points(path, "mysql", max(2, -(-size // self.piece_bytes)))
+                ranges = list(zip(points, points[1:]))
+                engine = "mysql"
+            else:
+                ranges, engine = [(None, None)], self.engine
+            for start, end in ranges:
+                n += 1
+                spool = os.path.join(self.spool_dir, f"piece-{n:06d}.arrow")
+                yield (index, path, engine, start, end, self.instance, name, spool)
+
+    def __iter__(self):
+        import collections
+
+        import pyarrow as pa
+
+        ctx = mp.get_context("fork")
+        pending: collections.deque = collections.deque()
+        pieces = iter(self._pieces())
+        with ctx.Pool(self.workers) as pool:
+            def submit() -> None:
+                piece = next(pieces, None)
+                if piece is not None:
+                    pending.append(pool.apply_async(_events_piece, (piece,)))
+
+            for _ in range(2 * self.workers):
+                submit()
+            while pending:
+                index, spool, stats = pending.popleft().get()
+                submit()
+                merged = self.stats[index]
+                merged.engine = merged.engine or stats.engine
+                merged.merge(stats)
+                try:
+                    with pa.OSFile(spool, "rb") as source, pa.ipc.open_stream(source) as reader:
+                        for batch in reader:
+                            yield batch
+                finally:
+                    os.unlink(spool)

@@ -327,6 +327,9 @@ class RDSLogSource(LogSource):
             except Exception as exc:  # noqa: BLE001
                 if self.complete_fallback and _is_binary_refusal(exc):
                     raise _BinaryFile() from None
+                if _error_code(exc)[0] in ("DBLogFileNotFoundFault", "DBLogFileNotFound"):
+                    # listed, then rotated away or deleted before its download started
+                    raise LogSourceError(f"RDS log file {name!r} of instance {instance!r} not found") from None
                 raise
             data = resp.get("LogFileData") or ""
             chunk = data.encode("utf-8")
@@ -441,7 +444,14 @@ class RDSLogSource(LogSource):
         binary = False
         instance, name = log_file.instance, log_file.name
         while True:
-            before = self._describe_one(instance, name, counters)
+            # The listing the file came from is seconds old: its size and LastWritten serve as the
+            # "before" state of the first attempt (one DescribeDBLogFiles call less per file, a third
+            # of the calls of a day of hourly files). A change since then shows in the "after"
+            # state and restarts the download, as any change during it does.
+            if restarts == 0 and log_file.last_written:
+                before = log_file
+            else:
+                before = self._describe_one(instance, name, counters)
             if before is None:
                 raise LogSourceError(f"RDS log file {name!r} of instance {instance!r} not found")
             fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)

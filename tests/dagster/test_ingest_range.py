@@ -14,7 +14,7 @@ import dagster as dg
 from dagster_project import analysis, warehouse
 from dagster_project.assets.digest import query_digest
 from dagster_project.assets.ingest import slow_log_files, slow_query_events, slow_query_events_checks
-from dagster_project.sensors import ingest_job
+from dagster_project.jobs import ingest_job
 
 RANGE_START, RANGE_END = "2026-04-01", "2026-04-30"
 INSTANCES = ["db-1", "db-2", "db-3"]

@@ -9,23 +9,29 @@ import dagster as dg
 
 from dagster_project.assets.digest import digest_assets
 from dagster_project.assets.ingest import ingest_assets, ingest_checks
-from dagster_project.schedules import daily_job, daily_schedule
-from dagster_project.sensors import ingest_job, new_slow_log_files_sensor
+from dagster_project.jobs import collect_job, daily_job
+from dagster_project.schedules import daily_schedule
+from dagster_project.sensors import new_slow_log_files_sensor
 
 
 def ms(path) -> int:
     return int(path.stat().st_mtime * 1000)
 
 
-def run_key(instance: str, path) -> str:
-    return f"{instance}:slowquery/{path.name}:{ms(path)}"
+def day_of(path) -> str:
+    return path.name.rsplit(".", 2)[-2]  # mysql-slowquery.log.YYYY-MM-DD.HH
+
+
+def run_key(instance: str, *paths) -> str:
+    """One run per instance-day: the key carries the newest LastWritten of the day's new files."""
+    return f"{instance}:{day_of(paths[0])}:{max(ms(p) for p in paths)}"
 
 
 def make_defs(tree) -> dg.Definitions:
     return dg.Definitions(
         assets=[*ingest_assets, *digest_assets],
         asset_checks=ingest_checks,
-        jobs=[ingest_job],
+        jobs=[collect_job],
         sensors=[new_slow_log_files_sensor],
         resources={"log_source": tree.resource()},
     )
@@ -37,19 +43,21 @@ def tick(tree, cursor=None):
     return new_slow_log_files_sensor.evaluate_tick(ctx)
 
 
-def test_sensor_requests_each_new_file_once(source_tree, days, data_root, monkeypatch):
-    tree = source_tree(days("2026-03-01", 2), ["db-1", "db-2"], files_per_day=2)
+def test_sensor_requests_each_new_instance_day_once(source_tree, days, data_root, monkeypatch):
+    tree = source_tree(days("2026-03-01", 2), ["db-1", "db-2"], files_per_day=3)
     # the sensor must only list, never download
     monkeypatch.setattr(type(tree.resource()), "download", lambda *a, **k: (_ for _ in ()).throw(AssertionError("download")))
 
     first = tick(tree)
-    expected = {run_key(i, p) for (d, i), ps in tree.files.items() for p in ps}
-    assert len(first.run_requests) == 8
+    # 12 files, but one run per (instance, day): 2 x 2
+    expected = {run_key(i, *ps) for (d, i), ps in tree.files.items()}
+    assert len(first.run_requests) == 4
     assert {r.run_key for r in first.run_requests} == expected
     for r in first.run_requests:
-        instance, name, _ = r.run_key.split(":")
-        assert r.partition_key == name.rsplit(".", 2)[-2]  # mysql-slowquery.log.YYYY-MM-DD.HH
+        instance, day, _ = r.run_key.split(":")
+        assert r.partition_key == day
         assert r.tags["slowlog/instance"] == instance
+        assert r.tags["slowlog/new_files"] == "3"
         assert r.run_config["ops"]["slow_log_files"]["config"]["instances"] == [instance]
     cursor = json.loads(first.cursor)
     assert cursor == {i: max(ms(p) for p in tree.paths(instance=i)) for i in ("db-1", "db-2")}
@@ -72,6 +80,7 @@ def test_sensor_rerequests_a_file_written_again(source_tree, days, data_root):
     tree = source_tree(days("2026-03-01", 1), ["db-1"], files_per_day=1)
     first = tick(tree)
     path = tree.paths()[0]
+    assert [r.run_key for r in first.run_requests] == [run_key("db-1", path)]
     later = path.stat().st_mtime + 600
     path.write_bytes(path.read_bytes() + b"# Query_time: 2.0\nselect 2;\n")
     os.utime(path, (later, later))
@@ -92,14 +101,18 @@ def test_sensor_ignores_live_file_and_days_before_start(source_tree, days, data_
 
 
 def test_sensor_run_request_executes(source_tree, days, data_root):
-    """A request of the sensor runs as is: its partition and run config are valid for ingest_job."""
-    tree = source_tree(days("2026-03-01", 1), ["db-1", "db-2"], files_per_day=1)
+    """A request of the sensor runs as is: its partition and run config are valid for collect_job,
+    it ingests that one instance-day and stops before the daily digest."""
+    tree = source_tree(days("2026-03-01", 1), ["db-1", "db-2"], files_per_day=2)
     request = tick(tree).run_requests[0]
-    result = make_defs(tree).resolve_job_def("ingest_job").execute_in_process(
+    result = make_defs(tree).resolve_job_def("collect_job").execute_in_process(
         partition_key=request.partition_key, run_config=request.run_config
     )
     assert result.success
-    assert result.asset_materializations_for_node("slow_log_files")[0].metadata["files"].value == 1
+    files = result.asset_materializations_for_node("slow_log_files")[0].metadata
+    assert files["files"].value == 2 and files["units"].value == 1
+    assert result.asset_materializations_for_node("slow_query_events")
+    assert not [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "query_digest"]
 
 
 def test_daily_schedule_targets_yesterday(source_tree, days):
@@ -141,3 +154,12 @@ def test_definitions_load(tmp_path, monkeypatch):
     assert defs.resolve_sensor_def("new_slow_log_files_sensor").default_status == dg.DefaultSensorStatus.STOPPED
     assert defs.resolve_schedule_def("daily_schedule")
     assert len(defs.resolve_asset_graph().asset_check_keys) == 3
+
+
+def test_first_tick_on_a_week_of_hourly_files_asks_for_one_run_per_day(source_tree, days, data_root):
+    """A live RDS instance keeps ~7 days x 24 hourly files: the first tick asks for 7 runs, not 168."""
+    tree = source_tree(days("2026-03-01", 7), ["db-1"], files_per_day=24)
+    assert len(tree.paths()) == 168
+    requests = tick(tree).run_requests
+    assert sorted(r.partition_key for r in requests) == [d.isoformat() for d in days("2026-03-01", 7)]
+    assert {r.tags["slowlog/new_files"] for r in requests} == {"24"}

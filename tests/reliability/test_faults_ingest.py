@@ -121,7 +121,9 @@ def test_retries_exhausted_fail_clearly_and_keep_the_previous_partition(data_roo
         assert not result.success
         message = failure_message(result)
         assert "ServiceUnavailable" in message and "DownloadDBLogFilePortion" in message
-        assert srv.errors_5xx == 4  # 1 call + 3 loop-level retries, then a clear failure
+        assert "2 of 2 files failed" in message  # both tried (concurrently), each named once
+        # each file: 1 call + 3 loop-level retries, then a clear failure
+        assert srv.errors_5xx == 8
     assert stored_events(DAY, "db-1") == before  # previous partition intact
     assert raw_path(data_root, "db-1", names[0]).read_bytes() == raw_before
     assert not raw_path(data_root, "db-1", rds_name(9)).exists()

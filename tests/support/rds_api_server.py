@@ -100,6 +100,8 @@ class RDSApiServer:
         truncate_lines: Mapping[tuple[str, str], Iterable[int]] | None = None,
         truncate_long_lines: bool = True,
         marker_generation: int = 0,
+        latency: float = 0.0,
+        max_in_flight: int = 0,
     ) -> None:
         self._lock = threading.RLock()
         self._files: dict[str, dict[str, _File]] = {}
@@ -118,11 +120,22 @@ class RDSApiServer:
         self.truncate_lines = {k: set(v) for k, v in (truncate_lines or {}).items()}
         self.truncate_long_lines = truncate_long_lines
         self.marker_generation = marker_generation
+        #: seconds every answer takes (slept outside the lock: concurrent calls overlap, as on AWS)
+        self.latency = float(latency)
+        #: calls in flight above this many are throttled at once, like an API rate limit (0 = no cap)
+        self.max_in_flight = int(max_in_flight)
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.capped = 0  # calls throttled by max_in_flight
+        #: monotonic times of the first call received and of the last answer sent
+        self.first_call_at: float | None = None
+        self.last_answer_at: float | None = None
         if binary not in ("error", "replace"):
             raise ValueError("binary must be 'error' or 'replace'")
         self.binary = binary
         self._growth: dict[tuple[str, str], list[bytes]] = {}
         self._cache: dict[tuple[str, str], tuple[bytes, bool, bytes]] = {}
+        self._escaped: dict[tuple[str, str, int, int], tuple[bytes, str]] = {}
         self._rewrites: dict[int, tuple[str, str, bytes]] = {}
         self._marker_breaks: set[int] = set()
         #: every request received: {"Action": ..., params..., "_status": http status}
@@ -176,6 +189,18 @@ class RDSApiServer:
             return out
         return self._files.get(instance)
 
+    def prepare(self) -> None:
+        """Compute what every file is served as now (benchmarks: the server's own work off the clock)."""
+        with self._lock:
+            for instance, files in self._files.items():
+                for name, f in files.items():
+                    self._served_cached(instance, name, f.content)
+
+    def raw_files(self, instance: str) -> list[str]:
+        """Names of the slow-query log files the server holds for ``instance``."""
+        with self._lock:
+            return sorted(n for n in (self._instance_files(instance) or {}) if n.startswith("slowquery/"))
+
     def raw_bytes(self, instance: str, name: str) -> bytes:
         with self._lock:
             files = self._instance_files(instance) or {}
@@ -211,8 +236,9 @@ class RDSApiServer:
     def _served(self, instance: str, name: str, content: bytes) -> str:
         text = _XML_INVALID.sub("\ufffd", content.decode("utf-8", errors="replace"))
         cut = self.truncate_lines.get((instance, name), set())
-        if not cut and not self.truncate_long_lines:
-            return text
+        if not cut and (not self.truncate_long_lines or
+                        max(map(len, content.split(b"\n"))) <= self.max_portion_bytes // 2):
+            return text  # no line a portion may not hold: nothing to mark (the pass below is slow)
         limit = self.max_portion_bytes
         marker_len = len(TRUNCATION_MARKER.encode("utf-8"))
         out = []
@@ -282,6 +308,30 @@ class RDSApiServer:
 
     # ------------------------------------------------------------------ request handling
     def handle(self, params: dict[str, str]) -> tuple[int, str]:
+        with self._lock:
+            if self.first_call_at is None:
+                self.first_call_at = time.monotonic()
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            over_cap = bool(self.max_in_flight) and self.in_flight > self.max_in_flight
+        try:
+            if over_cap:
+                with self._lock:
+                    self.capped += 1
+                    self.throttled += 1
+                    self.calls.append({**params, "_status": 400})
+                result = 400, _error("Throttling", "Rate exceeded", "Sender")
+            else:
+                result = self._handle(params)
+            if self.latency:
+                time.sleep(self.latency)
+            return result
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+                self.last_answer_at = time.monotonic()
+
+    def _handle(self, params: dict[str, str]) -> tuple[int, str]:
         action = params.get("Action", "")
         with self._lock:
             call = dict(params)
@@ -412,6 +462,14 @@ class RDSApiServer:
         limit = offset + self.max_portion_bytes
         max_lines = int(p["NumberOfLines"]) if p.get("NumberOfLines") else None
         lines = 0
+        if max_lines is None and limit >= len(data):
+            end = len(data)  # the rest fits in one portion
+        elif max_lines is None:
+            # the last whole line that ends within the limit, found in one search (not line by line)
+            nl = data.rfind(b"\n", offset, limit)
+            if nl >= offset:
+                end = nl + 1
+                limit = end  # the loop below then stops at once (or takes one long line)
         while end < len(data):
             nl = data.find(b"\n", end)
             line_end = len(data) if nl < 0 else nl + 1
@@ -421,12 +479,17 @@ class RDSApiServer:
             lines += 1
             if max_lines is not None and lines >= max_lines:
                 break
-        chunk = data[offset:end].decode("utf-8")
         pending = end < len(data)
         out_marker = f"{self.marker_generation}:{end}"
         if n in self._marker_breaks:
             out_marker = f"{self.marker_generation}:0"
-        return 200, _portion(chunk, out_marker, pending)
+        # a retried portion is escaped once (keyed by the served bytes object, replaced on any change)
+        key = (instance, name, offset, end)
+        hit = self._escaped.get(key)
+        if hit is None or hit[0] is not data:
+            hit = (data, _escape_text(data[offset:end].decode("utf-8")))
+            self._escaped[key] = hit
+        return 200, _portion("", out_marker, pending, escaped=hit[1])
 
 
 def is_binary(content: bytes) -> bool:
@@ -451,10 +514,10 @@ def _response(action: str, result_xml: str) -> str:
     )
 
 
-def _portion(text: str, marker: str, pending: bool) -> str:
+def _portion(text: str, marker: str, pending: bool, escaped: str | None = None) -> str:
     return _response(
         "DownloadDBLogFilePortion",
-        f"<LogFileData>{_escape_text(text)}</LogFileData>"
+        f"<LogFileData>{_escape_text(text) if escaped is None else escaped}</LogFileData>"
         f"<AdditionalDataPending>{'true' if pending else 'false'}</AdditionalDataPending>"
         f"<Marker>{_escape_text(marker)}</Marker>",
     )

@@ -9,7 +9,8 @@ Each fenced ``bash`` / ``python`` / ``yaml`` / ``sql`` block of README.md is fol
 * ``dagster.yaml``: loaded as the instance config of a fresh ``$DAGSTER_HOME``;
 * ``aws``: needs AWS (the README says so): syntax / argument checked only;
 * ``make``, ``server``, ``opensearch``: ``make demo`` / ``make ui`` / the ``curl`` commands are run
-  by tests/integration/test_demo.py; ``make test`` is what CI (.ci/run) runs.
+  by tests/integration/test_demo.py; ``make ingest`` (``python -m dagster_project.ingest_day``) by
+  tests/dagster/test_units.py; ``make test`` is what CI (.ci/run) runs.
 """
 from __future__ import annotations
 
@@ -144,6 +145,7 @@ def test_make_targets_run_what_the_readme_says():
     ui = recipe("ui")
     assert "dagster dev -w workspace.yaml" in ui and ".dagster_home" in ui  # the demo's default DAGSTER_HOME
     assert "opensearch.sh down" in recipe("opensearch-down")
+    assert "-m dagster_project.ingest_day $(DAY)" in recipe("ingest")  # run by tests/dagster/test_units.py
     demo_src = (REPO / "dagster_project" / "demo.py").read_text()
     assert '".dagster_home"' in demo_src
 
@@ -171,7 +173,7 @@ def test_readme_command(sandbox, block):
         digest = sorted(p.name for p in (box / "data" / "warehouse" / "query_digest").iterdir())
         assert digest == [f"date=2026-11-{d}" for d in range(18, 25)]
         pngs = sorted(p.name for p in (box / "data" / "snapshots" / "date=2026-11-24").glob("*.png"))
-        assert pngs == ["events_by_hour.png", "p95_by_hour.png", "top_classes.png"]
+        assert pngs == ["db_load.png", "events_by_hour.png", "p95_by_hour.png", "top_classes.png"]
         assert (box / "data" / "warehouse" / "query_regressions" / "date=2026-11-24").is_dir()
     elif "sensor start" in code:
         if "sensor preview" in code:
