@@ -79,11 +79,14 @@ def _tree_rss(pid: int, field: str = "Pss:") -> int:
     return total
 
 
-def timed(cmd: list[str], stdout_path: Path | None = None) -> tuple[float, int, int]:
-    """Run cmd; return (wall seconds, peak tree PSS bytes, exit code)."""
+def timed(cmd: list[str], stdout_path: Path | None = None, *, env: dict | None = None, cwd: Path | None = None,
+          with_stderr: bool = False) -> tuple[float, int, int]:
+    """Run cmd; return (wall seconds, peak tree PSS bytes, exit code). ``with_stderr``: stderr goes
+    to ``stdout_path`` too (else it is discarded)."""
     out = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT if with_stderr else subprocess.DEVNULL,
+                            env=env, cwd=cwd)
     peak = 0
 
     def sample():
@@ -112,15 +115,20 @@ def parity(ours_path: Path, pt_path: Path) -> tuple[int, int]:
     return same, total
 
 
-def tiled(real: Path, target_mb: int) -> Path:
+def repeated(real: Path, target_mb: int, name: str) -> Path:
+    """``real`` repeated to about ``target_mb`` (like rotated files of one workload), cached in .bench/."""
     copies = max(1, round(target_mb * 1e6 / real.stat().st_size))
-    out = OUT / f"tiled-{copies}x-{real.name}"
+    out = OUT / f"{name}-{copies}x-{real.name}"
     if not out.exists() or out.stat().st_size != real.stat().st_size * copies:
         with open(out, "wb") as dst:
             for _ in range(copies):
                 with open(real, "rb") as src:
                     shutil.copyfileobj(src, dst, 16 << 20)
     return out
+
+
+def tiled(real: Path, target_mb: int) -> Path:
+    return repeated(real, target_mb, "tiled")
 
 
 def compare(log: Path, label: str, results: dict) -> None:

@@ -20,18 +20,15 @@ import json
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from bench import OUT, SLOWLOG, _tree_rss, capture_real_log, timed  # noqa: E402
+from bench import OUT, SLOWLOG, capture_real_log, timed  # noqa: E402
 from tests.support.rds_api_server import RDSApiServer  # noqa: E402
 
 DAY = "2026-11-24"
@@ -76,23 +73,8 @@ def run_ingest(srv: RDSApiServer, instances: list[str], data_root: Path) -> tupl
     })
     env.pop("AWS_PROFILE", None)
     log = OUT / "fleet-ingest.log"
-    with open(log, "wb") as out:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen([str(REPO / ".venv/bin/python"), "-m", "dagster_project.ingest_day", DAY],
-                                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-        peak = 0
-
-        def sample() -> None:
-            nonlocal peak
-            while proc.poll() is None:
-                peak = max(peak, _tree_rss(proc.pid))
-                time.sleep(0.1)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        rc = proc.wait()
-        wall = time.perf_counter() - t0
-        sampler.join()
+    wall, peak, rc = timed([str(REPO / ".venv/bin/python"), "-m", "dagster_project.ingest_day", DAY], log,
+                           env=env, cwd=REPO, with_stderr=True)
     shutil.rmtree(env["DAGSTER_HOME"], ignore_errors=True)
     return wall, peak, rc, log.read_text(errors="replace")
 

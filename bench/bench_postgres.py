@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from bench import OUT, SLOWLOG, timed  # noqa: E402
+from bench import OUT, SLOWLOG, repeated, timed  # noqa: E402
 from tests.support.postgres import RDS_PREFIX, PostgreSQL  # noqa: E402
 
 
@@ -46,17 +46,6 @@ def capture_pg_log(target_mb: int) -> Path:
         pg.stop()
         shutil.copyfile(pg.log_path, log)
     return log
-
-
-def repeated(real: Path, target_mb: int, name: str) -> Path:
-    copies = max(1, round(target_mb * 1e6 / real.stat().st_size))
-    out = OUT / f"{name}-{copies}x-{real.name}"
-    if not out.exists() or out.stat().st_size != real.stat().st_size * copies:
-        with open(out, "wb") as dst:
-            for _ in range(copies):
-                with open(real, "rb") as src:
-                    shutil.copyfileobj(src, dst, 16 << 20)
-    return out
 
 
 def main() -> int:

@@ -33,6 +33,7 @@ from dagster_project.resources.aws import (
 from dagster_project.resources.cloudwatch_metrics import CloudWatchMetricsResource
 from dagster_project.resources.opensearch import OpenSearchResource
 from dagster_project.resources.slack import SlackReportResource
+from dagster_project.resources.warehouse import DataRootResource
 from dagster_project.schedules import daily_schedule
 from dagster_project.sensors import new_slow_log_files_sensor
 
@@ -160,6 +161,8 @@ def default_opensearch() -> OpenSearchResource:
 ASSETS: list = [*ingest_assets, *digest_assets, *publish_assets, *snapshot_assets]
 ASSET_CHECKS: list = [*ingest_checks]
 RESOURCES: dict = {
+    # raw files, Parquet and PNGs: $SLOWLOG_DATA_ROOT (default ./data), shown on the resource's page
+    "data_root": DataRootResource(root=settings.data_root()),
     "log_source": default_log_source(),
     "opensearch": default_opensearch(),
     # nothing configured = no CloudWatch widget images (local charts are still rendered)

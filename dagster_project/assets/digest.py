@@ -11,10 +11,11 @@ events (their file's day), the same exactly-once unit as ``slow_query_events``.
 
 import dagster as dg
 
-from dagster_project import settings, warehouse
+from dagster_project import warehouse
 from dagster_project.assets.common import md_table, partition_days
 from dagster_project.assets.ingest import slow_query_events
 from dagster_project.partitions import daily_partitions
+from dagster_project.resources.warehouse import DataRootResource
 from dagster_project.slowlog.digest import Digest
 from dagster_project.slowlog.events import EVENT_SCHEMA
 from dagster_project.slowlog.load import LoadSeries
@@ -51,8 +52,8 @@ def _top_row(day, cls: dict) -> dict:
     description="Per day x instance x query class aggregates (pt-query-digest style, with mergeable quantile "
     "sketches), warehouse/query_digest/date=/; and the per-minute DB load series, warehouse/db_load/date=/.",
 )
-def query_digest(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    root = settings.resolve_root()
+def query_digest(context: dg.AssetExecutionContext, data_root: DataRootResource) -> dg.MaterializeResult:
+    root = data_root.resolve()
     per_day, top = [], []
     total_classes = total_events = total_bytes = 0
     for day in partition_days(context):

@@ -47,6 +47,7 @@ from dagster_project import settings, warehouse
 from dagster_project.assets.common import md_table, partition_days, truncate  # noqa: F401 - md_table re-exported
 from dagster_project.partitions import daily_partitions
 from dagster_project.resources.aws import LogSourceResource
+from dagster_project.resources.warehouse import DataRootResource
 from dagster_project.settings import Root
 from dagster_project.slowlog.parallel import ParallelParse
 from dagster_project.slowlog.parse import parse_log
@@ -169,8 +170,9 @@ def _download_one(log_source: LogSourceResource, log_file: Any, day: dt.date, in
 
 
 @dg.op(tags={STEP_KIND_TAG: "download"}, description="Download one instance-day's raw files, concurrently.")
-def download_instance_day(context: dg.OpExecutionContext, log_source: LogSourceResource, unit: InstanceDay) -> dict:
-    root = settings.resolve_root()
+def download_instance_day(context: dg.OpExecutionContext, log_source: LogSourceResource, data_root: DataRootResource,
+                          unit: InstanceDay) -> dict:
+    root = data_root.resolve()
     day, instance = unit.day, unit.instance
     row = {"day": str(day), "instance": instance, "files": 0, "bytes": 0, "retries": 0, "truncated_markers": 0,
            "skipped_live": 0, "kept": 0, "incomplete": [], **_where()}
@@ -213,8 +215,8 @@ def download_instance_day(context: dg.OpExecutionContext, log_source: LogSourceR
 
 
 @dg.op(out=dg.Out(dg.Nothing), description="Sum up the units and record the materialization.")
-def slow_log_files_summary(context: dg.OpExecutionContext, rows: list[dict]) -> None:
-    root = settings.resolve_root()
+def slow_log_files_summary(context: dg.OpExecutionContext, data_root: DataRootResource, rows: list[dict]) -> None:
+    root = data_root.resolve()
     days = partition_days(context)
     per_instance: dict[str, dict[str, int]] = defaultdict(
         lambda: {"files": 0, "bytes": 0, "retries": 0, "truncated_markers": 0, "skipped_live": 0, "kept": 0}
@@ -345,8 +347,9 @@ def slow_query_events_units(context: dg.OpExecutionContext, config: SlowQueryEve
 
 
 @dg.op(tags={STEP_KIND_TAG: "parse"}, description="Parse one instance-day's raw files into its events partition.")
-def parse_instance_day(context: dg.OpExecutionContext, log_source: LogSourceResource, unit: InstanceDay) -> dict:
-    root = settings.resolve_root()
+def parse_instance_day(context: dg.OpExecutionContext, log_source: LogSourceResource, data_root: DataRootResource,
+                       unit: InstanceDay) -> dict:
+    root = data_root.resolve()
     day, instance = unit.day, unit.instance
     engine = log_source.engine_for(instance) or "auto"
     infos = warehouse.list_raw_files(day, instance, root)
@@ -380,8 +383,8 @@ def parse_instance_day(context: dg.OpExecutionContext, log_source: LogSourceReso
 
 
 @dg.op(out=dg.Out(dg.Nothing), description="Sum up the units and record the materialization.")
-def slow_query_events_summary(context: dg.OpExecutionContext, rows: list[dict]) -> None:
-    root = settings.resolve_root()
+def slow_query_events_summary(context: dg.OpExecutionContext, data_root: DataRootResource, rows: list[dict]) -> None:
+    root = data_root.resolve()
     per_instance: dict[str, dict[str, int]] = defaultdict(
         lambda: {"partitions": 0, "files": 0, "bytes": 0, "events": 0, "rejected": 0, "parquet_bytes": 0}
     )
@@ -444,11 +447,10 @@ CHECK_NOT_EMPTY = "events_when_files"
 CHECK_REJECTED = "rejected_ratio"
 
 
-def _window_manifests(context: Any, instances: Sequence[str]) -> tuple[list[dict], list[str]]:
+def _window_manifests(context: Any, instances: Sequence[str], root: Root) -> tuple[list[dict], list[str]]:
     """Manifests of the run's days x instances. A missing one (a partition not materialized yet, or
     a run limited to some instances) is reported in the checks' metadata, not failed. A run of the
     checks alone without a partition judges every events partition in the warehouse."""
-    root = settings.resolve_root()
     found, missing = [], []
     if context.has_partition_key or context.has_partition_key_range:
         keys = [(day, instance) for day in partition_days(context) for instance in instances]
@@ -482,9 +484,9 @@ def _window_manifests(context: Any, instances: Sequence[str]) -> tuple[list[dict
         ),
     ],
 )
-def slow_query_events_checks(context: dg.AssetCheckExecutionContext,
-                             log_source: LogSourceResource) -> Iterator[dg.AssetCheckResult]:
-    manifests, missing = _window_manifests(context, source_instances(log_source))
+def slow_query_events_checks(context: dg.AssetCheckExecutionContext, log_source: LogSourceResource,
+                             data_root: DataRootResource) -> Iterator[dg.AssetCheckResult]:
+    manifests, missing = _window_manifests(context, source_instances(log_source), data_root.resolve())
     key = lambda m: f"{m['date']}/{m['instance']}"  # noqa: E731
 
     unaccounted = [

@@ -10,11 +10,12 @@ names for users migrating their Kibana dashboards.
 
 import dagster as dg
 
-from dagster_project import settings, warehouse
+from dagster_project import warehouse
 from dagster_project.assets.digest import query_digest
 from dagster_project.assets.common import md_table, partition_days
 from dagster_project.partitions import daily_partitions
 from dagster_project.resources.opensearch import OpenSearchResource
+from dagster_project.resources.warehouse import DataRootResource
 from dagster_project.slowlog.events import EVENT_SCHEMA
 from dagster_project.warehouse import DB_LOAD_TABLE, DIGEST_TABLE, EVENTS_TABLE
 
@@ -34,8 +35,8 @@ class PublishConfig(dg.Config):
     "minute) in OpenSearch index <prefix>YYYY.MM.DD.",
 )
 def opensearch_digest(context: dg.AssetExecutionContext, config: PublishConfig,
-                      opensearch: OpenSearchResource) -> dg.MaterializeResult:
-    root = settings.resolve_root()
+                      opensearch: OpenSearchResource, data_root: DataRootResource) -> dg.MaterializeResult:
+    root = data_root.resolve()
     templates = opensearch.ensure_templates()
     per_day = []
     documents = events_indexed = 0

@@ -33,6 +33,7 @@ from dagster_project.assets.ingest import slow_query_events
 from dagster_project.partitions import daily_partitions
 from dagster_project.resources.cloudwatch_metrics import CloudWatchImageError, CloudWatchMetricsResource
 from dagster_project.resources.slack import SlackReportResource, SlackSendError
+from dagster_project.resources.warehouse import DataRootResource
 from dagster_project.settings import Root
 from dagster_project.slowlog.load import LoadSeries
 from dagster_project.snapshots import charts
@@ -109,14 +110,15 @@ with warnings.catch_warnings():  # allow_nonexistent_upstream_partitions is "bet
     description="Query classes that are new, or whose p95 / total time grew by `factor`, vs the trailing 7 days "
     "of query_digest; warehouse/query_regressions/date=/.",
 )
-def query_regressions(context: dg.AssetExecutionContext, config: QueryRegressionsConfig) -> dg.MaterializeResult:
+def query_regressions(context: dg.AssetExecutionContext, config: QueryRegressionsConfig,
+                      data_root: DataRootResource) -> dg.MaterializeResult:
     try:
         rules = RegressionRules(config.factor, config.min_baseline_count, config.min_count, config.min_query_time_sum)
     except ValueError as e:
         raise dg.Failure(description=f"query_regressions config: {e}") from None
     if config.baseline_days < 1:
         raise dg.Failure(description="query_regressions config: baseline_days must be at least 1")
-    root = settings.resolve_root()
+    root = data_root.resolve()
     per_day, preview = [], []
     total = 0
     for day in partition_days(context):
@@ -218,9 +220,10 @@ def _hourly(day: dt.date, digest: pd.DataFrame, root: Root) -> tuple[pd.DataFram
     "when configured; <root>/snapshots/date=/.",
 )
 def metric_snapshots(
-    context: dg.AssetExecutionContext, config: MetricSnapshotsConfig, cloudwatch_metrics: CloudWatchMetricsResource
+    context: dg.AssetExecutionContext, config: MetricSnapshotsConfig, cloudwatch_metrics: CloudWatchMetricsResource,
+    data_root: DataRootResource,
 ) -> dg.MaterializeResult:
-    root = settings.resolve_root()
+    root = data_root.resolve()
     days = partition_days(context)
     use_cloudwatch = config.cloudwatch and cloudwatch_metrics.enabled
     # Validate every widget of every day before any AWS call (a bad paste fails the run at once).
@@ -322,9 +325,10 @@ def _title(name: str, day: dt.date) -> str:
     "Slack (files_upload_v2); skipped when SLACK_BOT_TOKEN is not set.",
 )
 def slack_report(
-    context: dg.AssetExecutionContext, config: SlackReportConfig, slack: SlackReportResource
+    context: dg.AssetExecutionContext, config: SlackReportConfig, slack: SlackReportResource,
+    data_root: DataRootResource,
 ) -> dg.MaterializeResult:
-    root = settings.resolve_root()
+    root = data_root.resolve()
     days = partition_days(context)
     send_days = set(days[-max(1, config.max_report_days):])
     skip = slack.skip_reason()

@@ -5,7 +5,7 @@ import argparse
 import json
 import os
 import sys
-from datetime import date, datetime, timezone
+from datetime import date
 
 DESCRIPTION = """\
 Slow-query logs in, pt-query-digest-grade answers out.
@@ -194,10 +194,14 @@ def cmd_parse(args) -> int:
 def cmd_fetch(args) -> int:
     from ..sources import fetch as fetch_mod  # the sources need boto3, not Dagster
 
-    day = _parse_day(args.date) if getattr(args, "date", None) else datetime.now(timezone.utc).date()
+    day = _parse_day(args.date) if getattr(args, "date", None) else None
     if args.provider == "rds":
-        results = fetch_mod.fetch_rds(args.instance, day, args.out, region=args.region,
-                                      endpoint_url=args.endpoint_url, max_attempts=args.max_attempts)
+        try:
+            results = fetch_mod.fetch_rds(args.instance, day, args.out, region=args.region,
+                                          endpoint_url=args.endpoint_url, max_attempts=args.max_attempts)
+        except fetch_mod.NoFilesForDay as e:
+            print(f"slowlog: {e}", file=sys.stderr)  # a day without files is no error: say which have some
+            results = []
     else:
         results = fetch_mod.fetch_cloudwatch(args.log_group, day, args.out, region=args.region,
                                              endpoint_url=args.endpoint_url)
@@ -248,7 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     fsub = f.add_subparsers(dest="provider", metavar="SOURCE", required=True)
     r = fsub.add_parser("rds", help="DescribeDBLogFiles + DownloadDBLogFilePortion (full Marker loop)")
     r.add_argument("--instance", required=True, metavar="ID")
-    r.add_argument("--date", metavar="YYYY-MM-DD", help="UTC day (default today)")
+    r.add_argument("--date", metavar="YYYY-MM-DD",
+                   help="UTC day (default: every slow-log file the instance has now)")
     c = fsub.add_parser("cloudwatch", help="FilterLogEvents on /aws/rds/instance/<id>/slowquery")
     c.add_argument("--log-group", required=True, metavar="G")
     c.add_argument("--date", required=True, metavar="YYYY-MM-DD")

@@ -215,7 +215,9 @@ class ParallelParse:
 
         import pyarrow as pa
 
-        ctx = mp.get_context("fork")
+        # spawn, not fork: the caller may be a process with threads (a Dagster step: log capture,
+        # heartbeats), and a forked child can hang on a lock one of them held at the fork
+        ctx = mp.get_context("spawn")
         pending: collections.deque = collections.deque()
         pieces = iter(self._pieces())
         with ctx.Pool(self.workers) as pool:

@@ -6,11 +6,11 @@ import datetime as _dt
 import os
 from typing import Any
 
-from .base import DownloadResult, coerce_day
+from .base import DEFAULT_MAX_CONCURRENT_DOWNLOADS, DownloadResult, coerce_day, download_concurrently
 from .cloudwatch import CloudWatchLogSource, instance_of_group
 from .rds import RDSLogSource, make_boto_config
 
-__all__ = ["fetch_rds", "fetch_cloudwatch", "make_client"]
+__all__ = ["fetch_rds", "fetch_cloudwatch", "make_client", "NoFilesForDay"]
 
 
 def make_client(
@@ -34,6 +34,15 @@ def make_client(
     )
 
 
+class NoFilesForDay(LookupError):
+    """``fetch_rds`` with a day that no slow-log file of the instance covers; ``days`` lists those that do."""
+
+    def __init__(self, instance: str, day: _dt.date, days: list[_dt.date]) -> None:
+        self.instance, self.day, self.days = instance, day, days
+        have = ", ".join(d.isoformat() for d in days) if days else "none"
+        super().__init__(f"no slow-log file of {instance} covers {day.isoformat()}; days with files: {have}")
+
+
 def fetch_rds(
     instance: str,
     day: _dt.date | str | None,
@@ -42,15 +51,29 @@ def fetch_rds(
     endpoint_url: str | None = None,
     max_attempts: int = 10,
     retry_mode: str = "standard",
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT_DOWNLOADS,
 ) -> list[DownloadResult]:
-    """Download the instance's slow-query log files (of ``day`` when given) into ``out_dir``.
+    """Download the instance's slow-query log files into ``out_dir``: those of ``day``, or every one
+    the instance has now when ``day`` is None (the live file included), ``max_concurrent`` at a time.
 
-    Files keep their RDS names without the ``slowquery/`` / ``error/`` prefix.
+    Files keep their RDS names without the ``slowquery/`` / ``error/`` prefix. A day that no file
+    covers raises :class:`NoFilesForDay` naming the days that have files.
     """
     client = make_client("rds", region, endpoint_url, max_attempts, retry_mode)
     source = RDSLogSource(client)
     os.makedirs(out_dir, exist_ok=True)
-    return [source.download(lf, out_dir) for lf in source.list_files(instance, coerce_day(day))]
+    files = source.list_files(instance)
+    wanted = coerce_day(day)
+    if wanted is not None:
+        chosen = [lf for lf in files if lf.day == wanted]
+        if not chosen:
+            raise NoFilesForDay(instance, wanted, sorted({lf.day for lf in files if lf.day is not None}))
+        files = chosen
+    outcomes = download_concurrently(lambda lf: source.download(lf, out_dir), files, max_concurrent)
+    for _, _, error in outcomes:
+        if error is not None:
+            raise error
+    return [result for _, result, _ in outcomes]
 
 
 def fetch_cloudwatch(

@@ -9,6 +9,7 @@ from dagster_project import analysis, warehouse
 from dagster_project.assets.digest import query_digest
 from dagster_project.assets.ingest import slow_log_files, slow_query_events
 from dagster_project.slowlog.digest import Digest
+from dagster_project.resources.warehouse import DataRootResource
 
 DAY = "2026-03-10"
 
@@ -16,7 +17,7 @@ DAY = "2026-03-10"
 def test_digest_of_one_day(source_tree, days, data_root):
     tree = source_tree(days(DAY, 1), ["db-1", "db-2"], files_per_day=4, seed=3)
     assets = [slow_log_files, slow_query_events, query_digest]
-    result = dg.materialize(assets, resources={"log_source": tree.resource()}, partition_key=DAY)
+    result = dg.materialize(assets, resources={"data_root": DataRootResource(), "log_source": tree.resource()}, partition_key=DAY)
     assert result.success
 
     events = analysis.load_events(DAY, DAY, by="partition")
@@ -52,14 +53,14 @@ def test_digest_of_one_day(source_tree, days, data_root):
     assert set(analysis.load_digest(DAY, DAY, instance="db-2")["instance"]) == {"db-2"}
 
     # idempotent
-    again = dg.materialize([query_digest], resources={"log_source": tree.resource()}, partition_key=DAY)
+    again = dg.materialize([query_digest], resources={"data_root": DataRootResource(), "log_source": tree.resource()}, partition_key=DAY)
     assert again.success
     assert len(analysis.load_digest(DAY, DAY)) == len(digest)
 
 
 def test_digest_of_a_day_without_events(source_tree, days, data_root):
     tree = source_tree(days(DAY, 1), ["db-1"], files_per_day=1)
-    result = dg.materialize([query_digest], resources={"log_source": tree.resource()}, partition_key="2026-03-11")
+    result = dg.materialize([query_digest], resources={"data_root": DataRootResource(), "log_source": tree.resource()}, partition_key="2026-03-11")
     assert result.success
     assert result.asset_materializations_for_node("query_digest")[0].metadata["classes"].value == 0
     assert len(analysis.load_digest("2026-03-11", "2026-03-11")) == 0

@@ -20,6 +20,7 @@ from dagster_project.assets.ingest import (
     slow_query_events_checks,
 )
 from dagster_project.slowlog.parse import parse_log
+from dagster_project.resources.warehouse import DataRootResource
 
 ASSETS = [slow_log_files, slow_query_events, slow_query_events_checks]
 from tests.conftest import CORPUS  # noqa: E402
@@ -50,7 +51,7 @@ def expected_events(paths) -> int:
 
 def test_one_day_two_instances(source_tree, days, data_root):
     tree = source_tree(days(DAY, 1), ["db-1", "db-2"], files_per_day=3)
-    result = dg.materialize(ASSETS, resources={"log_source": tree.resource()}, partition_key=DAY)
+    result = dg.materialize(ASSETS, resources={"data_root": DataRootResource(), "log_source": tree.resource()}, partition_key=DAY)
     assert result.success
 
     files = meta(result, "slow_log_files")
@@ -95,7 +96,7 @@ def test_one_day_two_instances(source_tree, days, data_root):
     assert df["ts"].min() >= dt.datetime(2026, 3, 2, tzinfo=dt.timezone.utc)
 
     # Re-materializing replaces: identical counts, no duplicate rows or files.
-    again = dg.materialize(ASSETS, resources={"log_source": tree.resource()}, partition_key=DAY)
+    again = dg.materialize(ASSETS, resources={"data_root": DataRootResource(), "log_source": tree.resource()}, partition_key=DAY)
     assert again.success
     assert meta(again, "slow_query_events")["events"] == n
     assert len(analysis.load_events(DAY, DAY)) == n
@@ -114,7 +115,7 @@ def test_instance_subset_and_skip_existing(source_tree, days, data_root):
             "slow_query_events": {"config": {"instances": ["db-2"]}},
         }
     )
-    result = dg.materialize(ASSETS, resources={"log_source": tree.resource()}, partition_key=DAY, run_config=run_config)
+    result = dg.materialize(ASSETS, resources={"data_root": DataRootResource(), "log_source": tree.resource()}, partition_key=DAY, run_config=run_config)
     assert result.success
     assert meta(result, "slow_log_files")["files"] == 2
     assert warehouse.list_partitions("slow_query_events") == [
@@ -125,7 +126,7 @@ def test_instance_subset_and_skip_existing(source_tree, days, data_root):
     # second run: files already stored are kept, not downloaded again
     raw = data_root / "raw" / f"date={DAY}" / "instance=db-2" / tree.paths(instance="db-2")[0].name
     before = raw.stat().st_mtime_ns
-    again = dg.materialize(ASSETS, resources={"log_source": tree.resource()}, partition_key=DAY, run_config=run_config)
+    again = dg.materialize(ASSETS, resources={"data_root": DataRootResource(), "log_source": tree.resource()}, partition_key=DAY, run_config=run_config)
     assert again.success and raw.stat().st_mtime_ns == before
 
 
@@ -133,7 +134,7 @@ def test_garbage_fails_checks(source_tree, days, data_root):
     tree = source_tree(days(DAY, 1), ["db-1"], files_per_day=2)
     rng = random.Random(7)
     tree.add_file("db-2", dt.date(2026, 3, 2), 4, bytes(rng.getrandbits(8) for _ in range(20_000)))
-    result = dg.materialize(ASSETS, resources={"log_source": tree.resource()}, partition_key=DAY)
+    result = dg.materialize(ASSETS, resources={"data_root": DataRootResource(), "log_source": tree.resource()}, partition_key=DAY)
     assert result.success  # a failed check does not fail the run
     assert checks(result) == {CHECK_BYTES: True, CHECK_NOT_EMPTY: False, CHECK_REJECTED: False}
     events = meta(result, "slow_query_events")
@@ -151,7 +152,7 @@ def test_rejected_ratio_threshold_from_env(source_tree, days, data_root, monkeyp
     # garbage before the first entry: rejected, a few percent of the file
     path.write_bytes(b"\x00\xff garbage that is no slow-log entry \xfe\n" + path.read_bytes())
     os.utime(path, (mtime, mtime))
-    result = dg.materialize(ASSETS, resources={"log_source": tree.resource()}, partition_key=DAY)
+    result = dg.materialize(ASSETS, resources={"data_root": DataRootResource(), "log_source": tree.resource()}, partition_key=DAY)
     ratio = meta(result, "slow_query_events")["rejected_bytes"] / tree.bytes()
     assert 0.01 < ratio < 0.5
     assert checks(result) == {CHECK_BYTES: True, CHECK_NOT_EMPTY: True, CHECK_REJECTED: False}
@@ -159,7 +160,7 @@ def test_rejected_ratio_threshold_from_env(source_tree, days, data_root, monkeyp
     # the checks re-run on their own from the manifests, with the threshold from the environment
     monkeypatch.setenv("SLOWLOG_MAX_REJECTED_RATIO", "0.5")
     defs = dg.Definitions(assets=ASSETS[:2], asset_checks=[slow_query_events_checks],
-                          resources={"log_source": tree.resource()})
+                          resources={"data_root": DataRootResource(), "log_source": tree.resource()})
     job = defs.resolve_implicit_global_asset_job_def().get_subset(
         asset_check_selection={e.asset_check_key for e in result.get_asset_check_evaluations()},
         asset_selection=set(),
@@ -172,7 +173,7 @@ def test_rejected_ratio_threshold_from_env(source_tree, days, data_root, monkeyp
 def test_no_files_gives_empty_partitions(source_tree, days, data_root):
     tree = source_tree(days(DAY, 1), ["db-1"], files_per_day=1)
     other = "2026-03-05"
-    result = dg.materialize(ASSETS, resources={"log_source": tree.resource()}, partition_key=other)
+    result = dg.materialize(ASSETS, resources={"data_root": DataRootResource(), "log_source": tree.resource()}, partition_key=other)
     assert result.success
     assert meta(result, "slow_log_files")["files"] == 0
     assert meta(result, "slow_query_events")["events"] == 0

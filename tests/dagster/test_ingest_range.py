@@ -15,6 +15,7 @@ from dagster_project import analysis, warehouse
 from dagster_project.assets.digest import query_digest
 from dagster_project.assets.ingest import slow_log_files, slow_query_events, slow_query_events_checks
 from dagster_project.jobs import ingest_job
+from dagster_project.resources.warehouse import DataRootResource
 
 RANGE_START, RANGE_END = "2026-04-01", "2026-04-30"
 INSTANCES = ["db-1", "db-2", "db-3"]
@@ -30,7 +31,7 @@ def test_thirty_days_three_instances_in_one_run(source_tree, days, data_root):
         assets=[slow_log_files, slow_query_events, query_digest],
         asset_checks=[slow_query_events_checks],
         jobs=[ingest_job],
-        resources={"log_source": tree.resource()},
+        resources={"data_root": DataRootResource(), "log_source": tree.resource()},
     )
     result = defs.resolve_job_def("ingest_job").execute_in_process(tags=range_tags(RANGE_START, RANGE_END))
     assert result.success
@@ -58,13 +59,13 @@ def test_thirty_days_three_instances_in_one_run(source_tree, days, data_root):
 def test_materialize_with_range_tags_then_single_partition_rerun(source_tree, days, data_root):
     tree = source_tree(days("2026-05-01", 3), INSTANCES[:2], files_per_day=1)
     assets = [slow_log_files, slow_query_events, slow_query_events_checks]
-    result = dg.materialize(assets, resources={"log_source": tree.resource()}, tags=range_tags("2026-05-01", "2026-05-03"))
+    result = dg.materialize(assets, resources={"data_root": DataRootResource(), "log_source": tree.resource()}, tags=range_tags("2026-05-01", "2026-05-03"))
     assert result.success
     assert len(warehouse.list_partitions("slow_query_events")) == 6
     total = len(analysis.load_events())
 
     # re-materializing one day of the range replaces that day only
-    again = dg.materialize(assets, resources={"log_source": tree.resource()}, partition_key="2026-05-02")
+    again = dg.materialize(assets, resources={"data_root": DataRootResource(), "log_source": tree.resource()}, partition_key="2026-05-02")
     assert again.success
     assert len(analysis.load_events()) == total
     assert len(warehouse.list_partitions("slow_query_events")) == 6

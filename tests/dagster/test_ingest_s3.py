@@ -11,6 +11,7 @@ import dagster as dg
 from dagster_project import analysis, warehouse
 from dagster_project.assets.digest import query_digest
 from dagster_project.assets.ingest import slow_log_files, slow_query_events, slow_query_events_checks
+from dagster_project.resources.warehouse import DataRootResource
 
 DAY = "2026-03-20"
 from tests.conftest import CORPUS  # noqa: E402
@@ -26,7 +27,7 @@ def test_flow_on_s3(source_tree, days, relocate, s3_data_root):
     gz = tree.add_file("db-1", dt.date(2026, 3, 20), 23, gzip.compress(relocate(CORPUS_LOG.read_bytes(), dt.date(2026, 3, 20), 23)))
     gz = gz.rename(gz.with_name(gz.name + ".gz"))
     tree.files[(dt.date(2026, 3, 20), "db-1")][-1] = gz
-    result = dg.materialize(ASSETS, resources={"log_source": tree.resource()}, partition_key=DAY)
+    result = dg.materialize(ASSETS, resources={"data_root": DataRootResource(), "log_source": tree.resource()}, partition_key=DAY)
     assert result.success
     assert all(e.passed for e in result.get_asset_check_evaluations())
     n = result.asset_materializations_for_node("slow_query_events")[0].metadata["events"].value
@@ -49,7 +50,7 @@ def test_flow_on_s3(source_tree, days, relocate, s3_data_root):
     raw_gz = s3.get_object(Bucket=bucket, Key=f"{prefix}/raw/date={DAY}/instance=db-1/{gz.name}")["Body"].read()
     assert raw_gz == gz.read_bytes()
 
-    again = dg.materialize(ASSETS, resources={"log_source": tree.resource()}, partition_key=DAY)
+    again = dg.materialize(ASSETS, resources={"data_root": DataRootResource(), "log_source": tree.resource()}, partition_key=DAY)
     assert again.success
     assert len(analysis.load_events(DAY, DAY)) == n
     assert len(warehouse.partition_files("slow_query_events", DAY, DAY)) == 2

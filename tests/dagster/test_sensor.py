@@ -12,6 +12,7 @@ from dagster_project.assets.ingest import ingest_assets, ingest_checks
 from dagster_project.jobs import collect_job, daily_job
 from dagster_project.schedules import daily_schedule
 from dagster_project.sensors import new_slow_log_files_sensor
+from dagster_project.resources.warehouse import DataRootResource
 
 
 def ms(path) -> int:
@@ -33,13 +34,13 @@ def make_defs(tree) -> dg.Definitions:
         asset_checks=ingest_checks,
         jobs=[collect_job],
         sensors=[new_slow_log_files_sensor],
-        resources={"log_source": tree.resource()},
+        resources={"data_root": DataRootResource(), "log_source": tree.resource()},
     )
 
 
 def tick(tree, cursor=None):
     """One evaluation, as the daemon does it (partitioned run requests are resolved against defs)."""
-    ctx = dg.build_sensor_context(cursor=cursor, resources={"log_source": tree.resource()}, definitions=make_defs(tree))
+    ctx = dg.build_sensor_context(cursor=cursor, resources={"data_root": DataRootResource(), "log_source": tree.resource()}, definitions=make_defs(tree))
     return new_slow_log_files_sensor.evaluate_tick(ctx)
 
 
@@ -119,7 +120,7 @@ def test_daily_schedule_targets_yesterday(source_tree, days):
     tree = source_tree(days("2026-03-01", 1), ["db-1"], files_per_day=1)
     defs = dg.Definitions(
         assets=[*ingest_assets, *digest_assets], jobs=[daily_job], schedules=[daily_schedule],
-        resources={"log_source": tree.resource()},
+        resources={"data_root": DataRootResource(), "log_source": tree.resource()},
     )
     ctx = dg.build_schedule_context(
         scheduled_execution_time=dt.datetime(2026, 3, 10, 1, 15, tzinfo=dt.timezone.utc),

@@ -23,6 +23,7 @@ from dagster_project.assets.snapshots import (
 from dagster_project.resources.cloudwatch_metrics import CloudWatchMetricsResource
 from dagster_project.resources.slack import SlackReportResource, SlackSendError, validate_channel_id
 from dagster_project.slowlog.digest import DIGEST_SCHEMA
+from dagster_project.resources.warehouse import DataRootResource
 from tests.support.cloudwatch_image_server import CloudWatchImageServer
 from tests.support.slack_api_server import VALID_TOKEN, SlackApiServer
 
@@ -60,6 +61,7 @@ def slack(srv: SlackApiServer, **kwargs) -> SlackReportResource:
 
 def resources(srv: SlackApiServer | None = None, **kwargs) -> dict:
     return {
+        "data_root": DataRootResource(),
         "cloudwatch_metrics": kwargs.pop("cloudwatch_metrics", CloudWatchMetricsResource()),
         "slack": slack(srv, **kwargs) if srv else SlackReportResource(),
     }
@@ -106,7 +108,7 @@ def test_real_logs_end_to_end_to_slack(source_tree, days, data_root, slack_serve
     assets = [slow_log_files, slow_query_events, query_digest, *snapshot_assets]
     res = {"log_source": tree.resource(), **resources(slack_server)}
     # the day before, without Slack, to have a baseline
-    assert dg.materialize([slow_log_files, slow_query_events, query_digest], resources={"log_source": tree.resource()},
+    assert dg.materialize([slow_log_files, slow_query_events, query_digest], resources={"data_root": DataRootResource(), "log_source": tree.resource()},
                           partition_key="2026-03-09").success
     result = dg.materialize(assets, resources=res, partition_key=DAY)
     assert result.success
@@ -171,7 +173,8 @@ def test_token_from_environment(data_root, slack_server, monkeypatch):
     write_history(data_root)
     monkeypatch.setenv("SLACK_BOT_TOKEN", VALID_TOKEN)
     monkeypatch.setenv("SLACK_CHANNEL_ID", CHANNEL)
-    res = {"cloudwatch_metrics": CloudWatchMetricsResource(), "slack": SlackReportResource(base_url=slack_server.base_url)}
+    res = {"data_root": DataRootResource(), "cloudwatch_metrics": CloudWatchMetricsResource(),
+           "slack": SlackReportResource(base_url=slack_server.base_url)}
     result = dg.materialize(snapshot_assets, resources=res, partition_key=DAY)
     assert result.success and md(result, "slack_report")["slack_status"] == "sent"
     assert slack_server.completed[0]["channel_id"] == CHANNEL
@@ -180,7 +183,7 @@ def test_token_from_environment(data_root, slack_server, monkeypatch):
 # ---------------------------------------------------------------------------------- regressions
 def test_query_regressions_asset(data_root, no_slack_env):
     write_history(data_root)
-    result = dg.materialize([query_regressions], partition_key=DAY)
+    result = dg.materialize([query_regressions], resources={"data_root": DataRootResource()}, partition_key=DAY)
     assert result.success
     meta = md(result, "query_regressions")
     assert meta["regressions"] == 2 and meta["factor"] == 2.0
@@ -194,14 +197,14 @@ def test_query_regressions_asset(data_root, no_slack_env):
 
     # configurable factor: SLOW's p95 grew x3.5; with factor 4 only the new class remains
     config = dg.RunConfig({"query_regressions": QueryRegressionsConfig(factor=4.0)})
-    again = dg.materialize([query_regressions], partition_key=DAY, run_config=config)
+    again = dg.materialize([query_regressions], resources={"data_root": DataRootResource()}, partition_key=DAY, run_config=config)
     assert md(again, "query_regressions")["regressions"] == 1
     assert list(warehouse.read_table("query_regressions", DAY, DAY).to_pandas()["kind"]) == ["new"]
 
 
 def test_first_day_has_no_new_classes(data_root):
     warehouse.write_day("query_digest", DAY, digest_rows(dt.date.fromisoformat(DAY), [STABLE]))
-    result = dg.materialize([query_regressions], partition_key=DAY)
+    result = dg.materialize([query_regressions], resources={"data_root": DataRootResource()}, partition_key=DAY)
     assert md(result, "query_regressions")["regressions"] == 0
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from dagster_project.assets.ingest import ingest_assets
 from dagster_project.resources.aws import RDSLogSourceResource
+from dagster_project.resources.warehouse import DataRootResource
 from tests.reliability.conftest import AWS_KEY_ID, AWS_SECRET, rds_log, rds_name, stored_events
 from tests.support.rds_api_server import RDSApiServer
 
@@ -30,7 +31,7 @@ def test_a_big_unit_is_parsed_by_every_core_into_the_same_rows(source_tree, days
         monkeypatch.setenv("SLOWLOG_DATA_ROOT", str(root))
         monkeypatch.setenv("SLOWLOG_PARALLEL_MIN_BYTES", min_bytes)
         monkeypatch.setenv("SLOWLOG_PARSE_WORKERS", "2")
-        result = dg.materialize(ingest_assets, resources={"log_source": tree.resource()}, partition_key=day.isoformat())
+        result = dg.materialize(ingest_assets, resources={"data_root": DataRootResource(), "log_source": tree.resource()}, partition_key=day.isoformat())
         assert result.success
         meta = result.asset_materializations_for_node("slow_query_events")[0].metadata
         results[label] = (meta["parse_processes"].value, {i: stored_events(day, i, root) for i in ("db-1", "db-2")})

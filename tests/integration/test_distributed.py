@@ -20,6 +20,7 @@ import pytest
 
 from dagster_project import definitions
 from dagster_project.assets.ingest import ingest_assets
+from dagster_project.resources.warehouse import DataRootResource
 from tests.reliability.conftest import stored_events
 from tests.support.redis_server import RedisServer
 
@@ -102,7 +103,7 @@ def test_ingest_job_on_two_celery_workers_equals_a_serial_run(tmp_path, monkeypa
 
     # the serial reference: the same assets, in process, one step after another
     monkeypatch.setenv("SLOWLOG_DATA_ROOT", str(serial_root))
-    serial = dg.materialize(ingest_assets, resources={"log_source": definitions.default_log_source()}, partition_key=DAY)
+    serial = dg.materialize(ingest_assets, resources={"data_root": DataRootResource(), "log_source": definitions.default_log_source()}, partition_key=DAY)
     assert serial.success
     assert _raw_files(distributed_root) == _raw_files(serial_root) != {}
     instances = definitions.source_instances(str(sample))

@@ -9,6 +9,7 @@ from dagster_project.assets.ingest import slow_log_files, slow_query_events
 from dagster_project.assets.publish import opensearch_digest
 from dagster_project.resources.aws import LocalLogSourceResource
 from dagster_project.resources.opensearch import OpenSearchResource
+from dagster_project.resources.warehouse import DataRootResource
 from tests.dagster.conftest import GOOD_LOGS, SourceTree, relocate_times
 
 pytestmark = pytest.mark.integration
@@ -30,7 +31,7 @@ def estate(tmp_path, monkeypatch):
 def _run(tree, opensearch, day, config=None):
     return dg.materialize(
         ASSETS,
-        resources={"log_source": LocalLogSourceResource(root=str(tree.root), instances=tree.instances),
+        resources={"data_root": DataRootResource(), "log_source": LocalLogSourceResource(root=str(tree.root), instances=tree.instances),
                    "opensearch": opensearch},
         partition_key=str(day),
         run_config=config,

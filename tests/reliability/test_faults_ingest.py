@@ -35,6 +35,7 @@ from dagster_project.resources.aws import CloudWatchLogSourceResource, LocalLogS
 from dagster_project.slowlog.cli import main as slowlog_main
 from dagster_project.slowlog.parse import parse_log
 from dagster_project.sources.base import TRUNCATION_MARKER, day_window_ms
+from dagster_project.resources.warehouse import DataRootResource
 from tests.reliability.conftest import (
     DAY,
     expected_events,
@@ -53,7 +54,7 @@ KEY = DAY.isoformat()
 
 
 def materialize(resource, assets=INGEST, **kwargs) -> dg.ExecuteInProcessResult:
-    return dg.materialize(assets, resources={"log_source": resource}, partition_key=KEY, raise_on_error=False,
+    return dg.materialize(assets, resources={"data_root": DataRootResource(), "log_source": resource}, partition_key=KEY, raise_on_error=False,
                           **kwargs)
 
 
@@ -378,6 +379,7 @@ _CHILD = textwrap.dedent(
     import pyarrow.parquet as pq
     from dagster_project.assets.ingest import slow_query_events
     from dagster_project.resources.aws import LocalLogSourceResource
+    from dagster_project.resources.warehouse import DataRootResource
 
     phase, src, day = sys.argv[1], sys.argv[2], sys.argv[3]
     if phase == "write":  # killed while the Parquet file is half written
@@ -401,7 +403,7 @@ _CHILD = textwrap.dedent(
             time.sleep(0.01)
     res = LocalLogSourceResource(root=src, instances=["db-1"])
     for _ in range(3 if phase == "loop" else 1):
-        r = dg.materialize([slow_query_events], resources={"log_source": res}, partition_key=day,
+        r = dg.materialize([slow_query_events], resources={"data_root": DataRootResource(), "log_source": res}, partition_key=day,
                            raise_on_error=False)
         print("OK" if r.success else "FAILED", flush=True)
         if not r.success:

@@ -19,6 +19,7 @@ from dagster_project.assets.ingest import slow_log_files, slow_query_events
 from dagster_project.assets.publish import opensearch_digest
 from dagster_project.resources.aws import LocalLogSourceResource
 from dagster_project.resources.opensearch import OpenSearchResource, digest_documents, load_documents
+from dagster_project.resources.warehouse import DataRootResource
 from tests.reliability.conftest import DAY, event_log_text, failure_message, rds_log, rds_name
 from tests.support.faulty_proxy import FaultyProxy
 
@@ -40,7 +41,7 @@ def published_day(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SLOWLOG_DATA_ROOT", str(root))
         res = dg.materialize([slow_log_files, slow_query_events, query_digest], partition_key=KEY,
-                             resources={"log_source": LocalLogSourceResource(root=str(src), instances=["db-1", "db-2"])})
+                             resources={"data_root": DataRootResource(), "log_source": LocalLogSourceResource(root=str(src), instances=["db-1", "db-2"])})
         assert res.success
     digest = warehouse.read_table("query_digest", DAY, DAY, root=str(root))
     load = warehouse.read_table("db_load", DAY, DAY, root=str(root))
@@ -84,7 +85,7 @@ def resource(hosts, prefix, **kwargs) -> OpenSearchResource:
 
 
 def publish(os_resource: OpenSearchResource, instance=None) -> dg.ExecuteInProcessResult:
-    return dg.materialize([opensearch_digest], resources={"opensearch": os_resource}, partition_key=KEY,
+    return dg.materialize([opensearch_digest], resources={"opensearch": os_resource, "data_root": DataRootResource()}, partition_key=KEY,
                           raise_on_error=False, instance=instance)
 
 

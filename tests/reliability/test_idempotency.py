@@ -18,6 +18,7 @@ from dagster_project.assets.digest import query_digest
 from dagster_project.assets.ingest import slow_log_files, slow_query_events
 from dagster_project.assets.publish import opensearch_digest
 from dagster_project.resources.opensearch import OpenSearchResource
+from dagster_project.resources.warehouse import DataRootResource
 from tests.reliability.conftest import DAY, failure_message, rds_log, rds_name, rds_resource
 from tests.support.rds_api_server import RDSApiServer
 
@@ -53,7 +54,7 @@ def snapshot(data_root: Path) -> dict:
 
 def run(srv, assets, **resources) -> dg.ExecuteInProcessResult:
     result = dg.materialize(assets, partition_key=KEY, raise_on_error=False,
-                            resources={"log_source": rds_resource(srv, instances=list(FILES)), **resources})
+                            resources={"data_root": DataRootResource(), "log_source": rds_resource(srv, instances=list(FILES)), **resources})
     assert result.success, failure_message(result)
     return result
 

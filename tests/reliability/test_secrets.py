@@ -24,6 +24,7 @@ from dagster_project.assets.snapshots import snapshot_assets
 from dagster_project.resources.cloudwatch_metrics import CloudWatchMetricsResource
 from dagster_project.resources.opensearch import OpenSearchResource
 from dagster_project.resources.slack import SlackReportResource
+from dagster_project.resources.warehouse import DataRootResource
 from tests.reliability.conftest import (
     AWS_KEY_ID,
     AWS_SECRET,
@@ -91,7 +92,8 @@ def _rds_files() -> dict:
 
 
 def _run(assets, resources, instance, selection=None) -> dg.ExecuteInProcessResult:
-    return dg.materialize(assets, resources=resources, partition_key=KEY, instance=instance, raise_on_error=False,
+    return dg.materialize(assets, resources={"data_root": DataRootResource(), **resources}, partition_key=KEY,
+                          instance=instance, raise_on_error=False,
                           selection=selection)
 
 
@@ -118,7 +120,8 @@ def test_ingest_snapshots_and_slack_never_leak_credentials(data_root, instance, 
         source = aws(rds, aws_secret_access_key=dg.EnvVar("RELIABILITY_AWS_SECRET"))
         slack = SlackReportResource(token=dg.EnvVar("RELIABILITY_SLACK_TOKEN"), channel_id=CHANNEL,
                                     base_url=slack_srv.base_url, backoff_seconds=0.01)
-        resources = {"log_source": source, "cloudwatch_metrics": CloudWatchMetricsResource(), "slack": slack}
+        resources = {"data_root": DataRootResource(), "log_source": source, "cloudwatch_metrics": CloudWatchMetricsResource(),
+                     "slack": slack}
         assets = [slow_log_files, slow_query_events, query_digest, *snapshot_assets]
         ok = _run(assets, resources, instance)
         assert ok.success, failure_message(ok)

@@ -65,3 +65,24 @@ def test_fetch_cloudwatch_day(tmp_path):
         assert digest["events"] == 5 and digest["rejected"] == 0
     finally:
         server.stop()
+
+
+def test_fetch_rds_without_date_takes_every_file_and_a_missing_day_names_the_days_that_exist(tmp_path):
+    """No --date: every slow-log file the instance has now (not "today", which just after midnight
+    is nothing). A --date no file covers: one line on stderr naming the days that have files."""
+    logs = {f"slowquery/mysql-slowquery.log.2026-11-{d}.{h:02d}": (PERCONA / "slowlogs" / "slow002.txt").read_bytes()
+            for d, h in ((23, 22), (24, 3), (24, 4))}
+    logs["slowquery/mysql-slowquery.log"] = (PERCONA / "slowlogs" / "slow006.txt").read_bytes()  # the live file
+    with RDSApiServer({"db-1": logs}, max_portion_bytes=10_000) as server:
+        common = ["--region", "us-east-1", "--endpoint-url", server.endpoint_url]
+        every = _slowlog("fetch", "rds", "--instance", "db-1", "--out", str(tmp_path / "all"), *common)
+        missing = _slowlog("fetch", "rds", "--instance", "db-1", "--date", "2026-11-25", "--out", str(tmp_path / "none"),
+                           *common)
+    assert every.returncode == 0, every.stderr
+    assert len(json.loads(every.stdout)["files"]) == 4
+    for name, content in logs.items():
+        assert (tmp_path / "all" / name.split("/", 1)[1]).read_bytes() == content
+    assert missing.returncode == 0 and json.loads(missing.stdout) == {"files": []}
+    err = missing.stderr.decode().strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert "2026-11-25" in err and "2026-11-23, 2026-11-24" in err

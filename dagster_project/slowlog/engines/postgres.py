@@ -192,6 +192,16 @@ def prefix_regex(prefix: str) -> str:
     return text
 
 
+def _ip_of(host: str | None) -> str | None:
+    """The client host as an address, when it is one (not a name, not ``[local]``)."""
+    if not host or host == "[local]":
+        return None
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
+
+
 class Layout:
     """A compiled prefix: `regex` matches a prefixed line up to the message; `fields(m)` reads it."""
 
@@ -768,12 +778,7 @@ class PostgresLogParser(EntryParser):
             tm = _TS_RX.match(ts.encode())
             if tm:
                 value = self._ts(tm.group("ts"), tm.group("tz"), None)
-        ip = None
-        if host and host != "[local]":
-            try:
-                ip = str(ipaddress.ip_address(host))
-            except ValueError:
-                ip = None
+        ip = _ip_of(host)
         try:
             port_f = float(port) if port not in (None, "") else None
         except (TypeError, ValueError):
@@ -843,12 +848,7 @@ class PostgresLogParser(EntryParser):
         host = text or None
         if host == "[unknown]":
             host = None
-        ip = None
-        if host and host != "[local]":
-            try:
-                ip = str(ipaddress.ip_address(host))
-            except ValueError:
-                ip = None
+        ip = _ip_of(host)
         hit = (host, ip, port)
         if len(self._host_cache) > 4096:
             self._host_cache.clear()
