@@ -2,6 +2,7 @@
 definitions on the RDS API from the environment, and re-executing only the failed unit."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -108,7 +109,7 @@ def test_rds_from_the_environment_one_failed_unit_and_its_reexecution(tmp_path):
         assert len(parses) == 2
         assert "query_digest" in outcome["steps"]
     assert raw_db1.stat().st_mtime_ns == landed_at  # db-1 untouched by the re-execution
-    assert len(stored_events(__import__("datetime").date.fromisoformat(day), "db-2", tmp_path / "data")) > 50
+    assert len(stored_events(dt.date.fromisoformat(day), "db-2", tmp_path / "data")) > 50
 
 
 def test_slowlog_source_selects_the_default_log_source(monkeypatch):

@@ -8,6 +8,7 @@ serial in-process run writes: byte for byte in the raw files, row for row in the
 """
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import os
 import subprocess
@@ -27,6 +28,7 @@ from tests.support.redis_server import RedisServer
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 DAY = "2026-11-24"
+DAY_DATE = dt.date.fromisoformat(DAY)
 
 
 def _worker(name: str, broker: str, env: dict, log: Path) -> subprocess.Popen:
@@ -109,11 +111,5 @@ def test_ingest_job_on_two_celery_workers_equals_a_serial_run(tmp_path, monkeypa
     instances = definitions.source_instances(str(sample))
     assert len(instances) == 4
     for instance in instances:
-        rows = stored_events(dt_day(), instance, root=distributed_root)
-        assert rows == stored_events(dt_day(), instance, root=serial_root) and rows
-
-
-def dt_day():
-    import datetime as dt
-
-    return dt.date.fromisoformat(DAY)
+        rows = stored_events(DAY_DATE, instance, root=distributed_root)
+        assert rows == stored_events(DAY_DATE, instance, root=serial_root) and rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gzip
 import os
-import shutil
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -15,7 +15,7 @@ from dagster_project.slowlog.parallel import ParallelParse
 from dagster_project.slowlog.parse import parse_log
 from tests.conftest import CORPUS
 
-SAMPLE = __import__("pathlib").Path(__file__).resolve().parents[2] / "dagster_project" / "sample_data" / "rds"
+SAMPLE = Path(__file__).resolve().parents[2] / "dagster_project" / "sample_data" / "rds"
 
 MYSQL = [CORPUS / "percona/slowlogs/slow002.txt", CORPUS / "percona/slowlogs/mysql5.7.log",
          CORPUS / "filebeat/mysql-slowlog/mariadb-10.3.13.log", CORPUS / "filebeat/mysql-slowlog/percona-ubuntu-8.0.15.log"]
