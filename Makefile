@@ -21,7 +21,7 @@ test: install
 	bash scripts/test.sh
 
 test-unit: install
-	$(BIN)/python -m pytest -q tests/unit
+	$(BIN)/python -m pytest -q -m "not integration"
 
 demo: install
 	$(BIN)/python -m dagster_project.demo

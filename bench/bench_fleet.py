@@ -41,6 +41,22 @@ def _entry_starts(data: bytes) -> list[int]:
     return list(get_engine("mysql")().starts(data, 0, len(data)))
 
 
+def _in_flight_profile(timeline: list[tuple[float, float, str, str]], t0: float, step: float = 1.0) -> tuple[list[float], float]:
+    """Mean calls in flight in each second of the download window (where the window loses its
+    concurrency: start-up, throttling back-off, the tail), and the mean time a call took."""
+    if not timeline:
+        return [], 0.0
+    end = max(t[1] for t in timeline)
+    buckets = [0.0] * (int((end - t0) / step) + 1)
+    for a, b, *_ in timeline:
+        k = int((a - t0) / step)
+        while a < b:
+            edge = min(b, t0 + (k + 1) * step)
+            buckets[k] += (edge - a) / step
+            a, k = edge, k + 1
+    return [round(x, 1) for x in buckets], sum(t[1] - t[0] for t in timeline) / len(timeline)
+
+
 def build_estate(real: Path, instances: int, total_mb: int) -> dict[str, dict[str, bytes]]:
     """instances x 24 files of ~total/(instances x 24) bytes each, cut at entry starts of the real
     capture (cycled through it, so every file is real server output)."""
@@ -131,6 +147,10 @@ def main() -> dict:
         calls = len(srv.calls)
         window = (srv.last_answer_at or 0) - (srv.first_call_at or 0)
         throttled, capped, peak_in_flight = srv.throttled, srv.capped, srv.peak_in_flight
+        profile, call_s = _in_flight_profile(srv.timeline, srv.first_call_at or 0.0)
+        t0 = srv.first_call_at or 0.0
+        spans = {i: (round(min(t[0] for t in srv.timeline if t[3] == i) - t0, 1),
+                     round(max(t[1] for t in srv.timeline if t[3] == i) - t0, 1)) for i in instances}
     assert rc == 0, text[-3000:]
     events = landed_events(data_root, instances)
     identical = all((data_root / "raw" / f"date={DAY}" / f"instance={i}" / n.rsplit("/", 1)[-1]).read_bytes() == c
@@ -146,6 +166,7 @@ def main() -> dict:
         "download_bound_s": download_bound, "parse_bound_s": parse_s, "dagster_fixed_s": fixed_s,
         "target_s": 2 * max(download_bound, parse_s) + fixed_s,
         "events_landed": events, "events_slowlog_digest": digest_events, "raw_identical": identical,
+        "in_flight_per_second": profile, "mean_call_s": call_s, "instance_windows_s": spans,
         "peak_pss_mb": peak / 1e6, "cpu_s_server": server_cpu, "cpu_s_ingest": ingest_cpu, "cpus": os.cpu_count(),
     }
     print(f"[fleet] {n_instances} instances x 24 files, {total_bytes / 1e6:.0f} MB, {latency} s per call, cap {CAP}")
@@ -154,6 +175,9 @@ def main() -> dict:
           f"{serial:.1f} s, bound at {CAP} in flight {download_bound:.1f} s")
     print(f"  concurrency      : {result['effective_concurrency']:.1f} effective (first call to last answer "
           f"{window:.1f} s; peak {peak_in_flight} in flight; target >= 8)")
+    print(f"  in flight        : per second of the window {result['in_flight_per_second']}; a call took "
+          f"{result['mean_call_s']:.2f} s on average; each instance's calls from..to (s): "
+          f"{' '.join(f'{a}..{b}' for a, b in spans.values())}")
     print(f"  parse bound      : {parse_s:.1f} s (slowlog digest, all cores)")
     print(f"  target           : wall <= 2 x max(bounds) + fixed = {result['target_s']:.1f} s -> "
           f"{'met' if wall <= result['target_s'] else 'NOT met'}")

@@ -5,7 +5,10 @@
     top = load_digest("2026-01-07").nlargest(10, "query_time_sum")          # one day, as stored
     week = load_digest("2026-01-01", "2026-01-07")                           # one row per class of the week
 
-Only the partitions in range are listed and read (see :mod:`dagster_project.warehouse`).
+Only the partitions in range are listed and read (see :mod:`dagster_project.warehouse`). ``root``
+is the data root (a path, ``s3://bucket/prefix``, a :class:`~dagster_project.settings.Root`, or None
+for ``$SLOWLOG_DATA_ROOT`` / ``./data``); each call reads it through one
+:class:`~dagster_project.warehouse.Warehouse`.
 
 A note on days: events are stored in the partition of the day of the *file* they came from (a file
 that straddles midnight puts a few events of the next/previous day in its own day's partition; that
@@ -24,33 +27,41 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from dagster_project import warehouse
+from dagster_project.days import DateLike, to_date_or_none
 from dagster_project.rollup import merge_digest
-from dagster_project.warehouse import DIGEST_TABLE, EVENTS_TABLE, DateLike, to_date
+from dagster_project.settings import Root
+from dagster_project.warehouse import DIGEST_TABLE, EVENTS_TABLE, Warehouse
 
 __all__ = ["load_events", "load_digest", "read_events"]
 
 _ONE_DAY = dt.timedelta(days=1)
+
+RootLike = Root | str | os.PathLike | None
+
+
+def _bounds(start: DateLike | None, end: DateLike | None) -> tuple[dt.date | None, dt.date | None]:
+    """``start`` and ``end`` as days (None: unbounded); a reversed range is an error."""
+    first, last = to_date_or_none(start), to_date_or_none(end)
+    if first and last and first > last:
+        raise ValueError(f"start {first} is after end {last}")
+    return first, last
 
 
 def read_events(
     start: DateLike | None = None,
     end: DateLike | None = None,
     instance: str | Sequence[str] | None = None,
-    root: str | os.PathLike | None = None,
+    root: RootLike = None,
     columns: Sequence[str] | None = None,
     by: str = "ts",
 ) -> pa.Table:
     """Like :func:`load_events` but returns a ``pyarrow.Table``."""
     if by not in ("ts", "partition"):
         raise ValueError("by must be 'ts' or 'partition'")
-    first = to_date(start) if start is not None else None
-    last = to_date(end) if end is not None else None
-    if first and last and first > last:
-        raise ValueError(f"start {first} is after end {last}")
-    root = os.fspath(root) if root is not None else None
+    first, last = _bounds(start, end)
+    wh = Warehouse(root)
     if by == "partition" or (first is None and last is None):
-        return warehouse.read_table(EVENTS_TABLE, first, last, instance, columns, root)
+        return wh.read_table(EVENTS_TABLE, first, last, instance, columns)
 
     # by ts: widen by a day each side, then filter on the event time (partition day for null ts).
     expr = None
@@ -74,13 +85,12 @@ def read_events(
     read_cols = None
     if wanted is not None:
         read_cols = list(dict.fromkeys([*wanted, "ts", "date"]))
-    table = warehouse.read_table(
+    table = wh.read_table(
         EVENTS_TABLE,
         first - _ONE_DAY if first else None,
         last + _ONE_DAY if last else None,
         instance,
         read_cols,
-        root,
         filter=expr,
     )
     if wanted is not None:
@@ -92,7 +102,7 @@ def load_events(
     start: DateLike | None = None,
     end: DateLike | None = None,
     instance: str | Sequence[str] | None = None,
-    root: str | os.PathLike | None = None,
+    root: RootLike = None,
     columns: Sequence[str] | None = None,
     by: str = "ts",
 ) -> pd.DataFrame:
@@ -111,7 +121,7 @@ def load_digest(
     start: DateLike | None = None,
     end: DateLike | None = None,
     instance: str | Sequence[str] | None = None,
-    root: str | os.PathLike | None = None,
+    root: RootLike = None,
     columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Query-class aggregates from the stored daily digests (``query_digest``) alone.
@@ -123,15 +133,11 @@ def load_digest(
     The events table is never read. ``start`` None: every stored day (merged). ``instance`` filters
     the ``instance`` column; ``columns`` selects the columns returned.
     """
-    root = os.fspath(root) if root is not None else None
     if start is not None and end is None:
         end = start
-    first = to_date(start) if start is not None else None
-    last = to_date(end) if end is not None else None
-    if first and last and first > last:
-        raise ValueError(f"start {first} is after end {last}")
+    first, last = _bounds(start, end)
+    wh = Warehouse(root)
     if first is not None and first == last:
-        table = warehouse.read_table(DIGEST_TABLE, first, last, instance, columns, root)
-        return table.to_pandas()
-    merged = merge_digest(warehouse.read_table(DIGEST_TABLE, first, last, instance, None, root))
+        return wh.read_table(DIGEST_TABLE, first, last, instance, columns).to_pandas()
+    merged = merge_digest(wh.read_table(DIGEST_TABLE, first, last, instance))
     return merged[[c for c in columns if c in merged.columns]] if columns else merged

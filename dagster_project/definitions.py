@@ -48,36 +48,13 @@ def configured_instances() -> list[str]:
     return [i.strip() for i in os.environ.get("SLOWLOG_INSTANCES", "").split(",") if i.strip()]
 
 
-def source_instances(root: str) -> list[str]:
-    """``$SLOWLOG_INSTANCES`` or every (non-hidden) instance folder under ``root``."""
-    configured = configured_instances()
-    if configured:
-        return configured
-    base = Path(root)
-    if not base.is_dir():
-        return []
-    return sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
-
-
-def source_engines(root: str, instances: list[str]) -> dict[str, str]:
-    """Engine per instance: ``$SLOWLOG_ENGINES`` (``id=engine,...``), else guessed from the file names
-    in a local instance folder (``postgresql.log*`` -> postgres, ``*redis*`` -> redis); others mysql."""
-    from dagster_project.sources.base import engine_of
-
-    configured = dict(
+def configured_engines() -> dict[str, str]:
+    """``$SLOWLOG_ENGINES`` (``id=engine,...``); a local source guesses the others from its files
+    when a step needs them (``LocalLogSourceResource.engine_for``), AWS sources default to mysql."""
+    return dict(
         (k.strip(), v.strip()) for k, _, v in
         (item.partition("=") for item in os.environ.get("SLOWLOG_ENGINES", "").split(",") if "=" in item)
     )
-    if configured or "://" in root:
-        return configured
-    engines: dict[str, str] = {}
-    for instance in instances:
-        folder = Path(root) / instance
-        found = {engine_of(p.name) for p in folder.rglob("*") if p.is_file()} if folder.is_dir() else set()
-        found.discard(None)
-        if len(found) == 1 and found != {"mysql"}:
-            engines[instance] = found.pop()
-    return engines
 
 
 SOURCES = ("local", "rds", "cloudwatch")
@@ -90,20 +67,29 @@ def default_log_source() -> LogSourceResource:
     kind = (os.environ.get("SLOWLOG_SOURCE") or "local").strip().lower()
     if kind not in SOURCES:
         raise ValueError(f"SLOWLOG_SOURCE must be one of {', '.join(SOURCES)}, not {kind!r}")
+    # download steps share one budget through lock files only where they share a machine
+    shared = executor_kind() == "multiprocess"
     if kind == "local":
-        root = source_root()
-        instances = source_instances(root)
-        return LocalLogSourceResource(root=root, instances=instances, engines=source_engines(root, instances))
+        # no instances configured: every instance folder under the root, found when a run asks
+        return LocalLogSourceResource(root=source_root(), instances=configured_instances(),
+                                      engines=configured_engines(), shared_download_budget=shared)
     instances = configured_instances()
     if not instances:
         raise ValueError(f"SLOWLOG_SOURCE={kind} needs SLOWLOG_INSTANCES (comma-separated instance ids)")
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     cls = RDSLogSourceResource if kind == "rds" else CloudWatchLogSourceResource
-    return cls(instances=instances, engines=source_engines("rds://", instances), region_name=region,
-               retry_mode=os.environ.get("SLOWLOG_AWS_RETRY_MODE") or "standard")
+    return cls(instances=instances, engines=configured_engines(), region_name=region,
+               retry_mode=os.environ.get("SLOWLOG_AWS_RETRY_MODE") or "standard", shared_download_budget=shared)
 
 
 EXECUTORS = ("multiprocess", "k8s", "celery")
+
+
+def executor_kind() -> str:
+    kind = (os.environ.get("SLOWLOG_EXECUTOR") or "multiprocess").strip().lower()
+    if kind not in EXECUTORS:
+        raise ValueError(f"SLOWLOG_EXECUTOR must be one of {', '.join(EXECUTORS)}, not {kind!r}")
+    return kind
 
 
 def default_executor() -> dg.ExecutorDefinition:
@@ -112,15 +98,13 @@ def default_executor() -> dg.ExecutorDefinition:
     * multiprocess: steps in separate processes, forked from a server that has imported this
       module once (a step starts in a fraction of a second instead of re-importing Dagster,
       pyarrow and pandas). Up to ``$SLOWLOG_MAX_CONCURRENT_STEPS`` (8) steps at once, of them
-      ``$SLOWLOG_DOWNLOAD_STEPS`` (8) download steps sharing the log source's
-      ``max_concurrent_downloads`` (16 calls in flight per run); parse steps, which use every
-      core themselves, one per core.
+      ``$SLOWLOG_DOWNLOAD_STEPS`` (8) download steps drawing from one pool of the log source's
+      ``max_concurrent_downloads`` (16 files in flight per run: lock-file slots, see
+      ``LogSourceResource.download_many``); parse steps, which use every core themselves, one per core.
     * k8s: dagster-k8s's ``k8s_job_executor``, one pod per step (deploy/kubernetes/run_config.yaml).
     * celery: dagster-celery's executor, steps on Celery workers (broker in the run config).
     """
-    kind = (os.environ.get("SLOWLOG_EXECUTOR") or "multiprocess").strip().lower()
-    if kind not in EXECUTORS:
-        raise ValueError(f"SLOWLOG_EXECUTOR must be one of {', '.join(EXECUTORS)}, not {kind!r}")
+    kind = executor_kind()
     if kind == "k8s":
         from dagster_k8s import k8s_job_executor
 

@@ -34,12 +34,13 @@ def _reason(error) -> str:
 
 
 def _landed(day: dt.date, instances: list[str]) -> list[dict]:
-    from dagster_project import warehouse
+    from dagster_project.warehouse import EVENTS_TABLE, Warehouse
 
+    wh = Warehouse()
     rows = []
     for instance in instances:
-        raw = warehouse.list_raw_files(day, instance)
-        manifest = warehouse.read_manifest(warehouse.EVENTS_TABLE, day, instance) or {}
+        raw = wh.list_raw_files(day, instance)
+        manifest = wh.read_manifest(EVENTS_TABLE, day, instance) or {}
         rows.append({"instance": instance, "files": len(raw), "bytes": sum(i.size for i in raw),
                      "events": manifest.get("events", 0), "rejected": manifest.get("rejected", 0)})
     return rows

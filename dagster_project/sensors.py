@@ -20,16 +20,16 @@ from collections import defaultdict
 import dagster as dg
 
 from dagster_project.assets.ingest import source_instances
+from dagster_project.days import day_text
 from dagster_project.jobs import collect_job
 from dagster_project.partitions import daily_partitions
 from dagster_project.resources.aws import LogSourceResource
 from dagster_project.sources.base import is_live
-from dagster_project.warehouse import to_date
 
 
 def _day_of(log_file) -> str:
     if log_file.day is not None:
-        return to_date(log_file.day).isoformat()
+        return day_text(log_file.day)
     return dt.datetime.fromtimestamp(log_file.last_written / 1000, tz=dt.timezone.utc).date().isoformat()
 
 

@@ -11,7 +11,6 @@ events (their file's day), the same exactly-once unit as ``slow_query_events``.
 
 import dagster as dg
 
-from dagster_project import warehouse
 from dagster_project.assets.common import md_table, partition_days
 from dagster_project.assets.ingest import slow_query_events
 from dagster_project.partitions import daily_partitions
@@ -53,21 +52,21 @@ def _top_row(day, cls: dict) -> dict:
     "sketches), warehouse/query_digest/date=/; and the per-minute DB load series, warehouse/db_load/date=/.",
 )
 def query_digest(context: dg.AssetExecutionContext, data_root: DataRootResource) -> dg.MaterializeResult:
-    root = data_root.resolve()
+    wh = data_root.warehouse()
     per_day, top = [], []
     total_classes = total_events = total_bytes = 0
     for day in partition_days(context):
         digest = Digest(group_by=GROUP_BY, hourly=True)
         load = LoadSeries()
         events = 0
-        for batch in warehouse.iter_batches(EVENTS_TABLE, day, day, columns=EVENT_SCHEMA.names, root=root):
+        for batch in wh.iter_batches(EVENTS_TABLE, day, day, columns=EVENT_SCHEMA.names):
             if batch.num_rows:
                 digest.add(batch)
                 load.add(batch)
                 events += batch.num_rows
         classes = digest.classes()
-        written = warehouse.write_day(DIGEST_TABLE, day, digest.to_table(day), root)
-        load_rows = warehouse.write_day(DB_LOAD_TABLE, day, load.to_table(day), root)["rows"]
+        written = wh.write_partition(DIGEST_TABLE, day, digest.to_table(day))
+        load_rows = wh.write_partition(DB_LOAD_TABLE, day, load.to_table(day))["rows"]
         per_day.append({"date": str(day), "classes": len(classes), "events": events, "parquet_bytes": written["bytes"],
                         "db_load_rows": load_rows})
         top.extend(_top_row(day, c) for c in classes[:TOP_N])
@@ -86,7 +85,7 @@ def query_digest(context: dg.AssetExecutionContext, data_root: DataRootResource)
             "parquet_bytes": total_bytes,
             "top_classes": dg.MetadataValue.md(md_table(top[:TOP_N])),
             "per_day": dg.MetadataValue.md(md_table(per_day[-31:])),
-            "path": dg.MetadataValue.path(warehouse.table_dir(DIGEST_TABLE, root)),
+            "path": dg.MetadataValue.path(wh.table_dir(DIGEST_TABLE)),
         }
     )
 

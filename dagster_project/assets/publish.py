@@ -10,7 +10,6 @@ names for users migrating their Kibana dashboards.
 
 import dagster as dg
 
-from dagster_project import warehouse
 from dagster_project.assets.digest import query_digest
 from dagster_project.assets.common import md_table, partition_days
 from dagster_project.partitions import daily_partitions
@@ -36,18 +35,18 @@ class PublishConfig(dg.Config):
 )
 def opensearch_digest(context: dg.AssetExecutionContext, config: PublishConfig,
                       opensearch: OpenSearchResource, data_root: DataRootResource) -> dg.MaterializeResult:
-    root = data_root.resolve()
+    wh = data_root.warehouse()
     templates = opensearch.ensure_templates()
     per_day = []
     documents = events_indexed = 0
     for day in partition_days(context):
-        table = warehouse.read_table(DIGEST_TABLE, day, day, root=root)
-        load = warehouse.read_table(DB_LOAD_TABLE, day, day, root=root)
+        table = wh.read_table(DIGEST_TABLE, day, day)
+        load = wh.read_table(DB_LOAD_TABLE, day, day)
         result = opensearch.publish_digest(table, day, redact=config.redact, load=load)
         row = {"date": str(day), "index": result["index"], "classes": table.num_rows,
                "documents": result["documents"], "db_load": result["db_load"], "pruned": result["deleted"]}
         if config.raw_events:
-            batches = warehouse.iter_batches(EVENTS_TABLE, day, day, columns=EVENT_SCHEMA.names, root=root)
+            batches = wh.iter_batches(EVENTS_TABLE, day, day, columns=EVENT_SCHEMA.names)
             ev = opensearch.publish_events(batches, redact=config.redact)
             row["events_indexed"] = ev["documents"]
             events_indexed += ev["documents"]

@@ -26,21 +26,22 @@ import dagster as dg
 import pandas as pd
 import pyarrow.fs as pafs
 
-from dagster_project import analysis, settings, warehouse
+from dagster_project import analysis
 from dagster_project.assets.digest import query_digest
 from dagster_project.assets.common import md_table, partition_days
 from dagster_project.assets.ingest import slow_query_events
+from dagster_project.days import day_text
 from dagster_project.partitions import daily_partitions
 from dagster_project.resources.cloudwatch_metrics import CloudWatchImageError, CloudWatchMetricsResource
 from dagster_project.resources.slack import SlackReportResource, SlackSendError
 from dagster_project.resources.warehouse import DataRootResource
-from dagster_project.settings import Root
 from dagster_project.slowlog.load import LoadSeries
 from dagster_project.snapshots import charts
 from dagster_project.snapshots.db_load_chart import db_load_chart
 from dagster_project.snapshots.regressions import REGRESSIONS_SCHEMA, REGRESSIONS_TABLE, RegressionRules, find_regressions, to_table
 from dagster_project.snapshots.slack_message import build_report_text
 from dagster_project.snapshots.widgets import WidgetError
+from dagster_project.warehouse import DB_LOAD_TABLE, DIGEST_TABLE, EVENTS_TABLE, Warehouse
 
 __all__ = ["query_regressions", "metric_snapshots", "slack_report", "snapshot_assets", "snapshot_dir",
            "SNAPSHOTS_DIR", "RESOURCE_KEYS"]
@@ -53,15 +54,14 @@ CHART_ORDER = ("db_load.png", "top_classes.png", "p95_by_hour.png", "events_by_h
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def snapshot_dir(day: dt.date | str, root: Root | str | None = None) -> str:
-    """``<root>/snapshots/date=YYYY-MM-DD`` (inside the root's filesystem)."""
-    r = root if isinstance(root, Root) else settings.resolve_root(root)
-    return r.path(SNAPSHOTS_DIR, f"date={warehouse.to_date(day).isoformat()}")
+def snapshot_dir(day: dt.date | str, wh: Warehouse) -> str:
+    """``<root>/snapshots/date=YYYY-MM-DD`` (inside the root's filesystem) of ``wh``'s data root."""
+    return wh.root.path(SNAPSHOTS_DIR, f"date={day_text(day)}")
 
 
-def _list_pngs(root: Root, directory: str) -> list[str]:
+def _list_pngs(wh: Warehouse, directory: str) -> list[str]:
     try:
-        infos = root.fs.get_file_info(pafs.FileSelector(directory, allow_not_found=True))
+        infos = wh.fs.get_file_info(pafs.FileSelector(directory, allow_not_found=True))
     except (FileNotFoundError, NotADirectoryError):
         return []
     names = [i.base_name for i in infos if i.type == pafs.FileType.File and i.base_name.endswith(".png")]
@@ -69,18 +69,18 @@ def _list_pngs(root: Root, directory: str) -> list[str]:
     return sorted(names, key=lambda n: (rank.get(n, len(rank)), n))
 
 
-def _read_json(root: Root, path: str) -> dict:
+def _read_json(wh: Warehouse, path: str) -> dict:
     try:
-        with root.fs.open_input_stream(path) as f:
+        with wh.fs.open_input_stream(path) as f:
             return json.loads(f.read().decode())
     except (FileNotFoundError, OSError, ValueError):
         return {}
 
 
-def _write_bytes(root: Root, path: str, data: bytes) -> None:
+def _write_bytes(wh: Warehouse, path: str, data: bytes) -> None:
     with tempfile.NamedTemporaryFile(delete=False, suffix=".tmp", dir=None) as tmp:
         tmp.write(data)
-    warehouse.put_file(tmp.name, path, root)
+    wh.put_file(tmp.name, path)
 
 
 # ----------------------------------------------------------------------------- regressions
@@ -118,21 +118,21 @@ def query_regressions(context: dg.AssetExecutionContext, config: QueryRegression
         raise dg.Failure(description=f"query_regressions config: {e}") from None
     if config.baseline_days < 1:
         raise dg.Failure(description="query_regressions config: baseline_days must be at least 1")
-    root = data_root.resolve()
+    wh = data_root.warehouse()
     per_day, preview = [], []
     total = 0
     for day in partition_days(context):
         first = day - dt.timedelta(days=config.baseline_days)
         last = day - dt.timedelta(days=1)
-        current = analysis.load_digest(day, day, root=root.uri)
-        baseline = analysis.load_digest(first, last, root=root.uri)
-        available = len(warehouse.list_partitions(warehouse.DIGEST_TABLE, first, last, root=root))
+        current = analysis.load_digest(day, day, root=wh.root)
+        baseline = analysis.load_digest(first, last, root=wh.root)
+        available = len(wh.list_partitions(DIGEST_TABLE, first, last))
         found = find_regressions(current, baseline, rules, baseline_days_available=available, day=day)
         manifest = {"factor": rules.factor, "min_baseline_count": rules.min_baseline_count,
                     "min_count": rules.min_count, "min_query_time_sum": rules.min_query_time_sum,
                     "baseline_days": config.baseline_days, "baseline_days_with_digest": available,
                     "classes": int(len(current)), "regressions": int(len(found))}
-        warehouse.write_day(REGRESSIONS_TABLE, day, to_table(found), root, schema=REGRESSIONS_SCHEMA, manifest=manifest)
+        wh.write_partition(REGRESSIONS_TABLE, day, to_table(found), schema=REGRESSIONS_SCHEMA, manifest=manifest)
         kinds = found["kind"].value_counts().to_dict() if len(found) else {}
         per_day.append({"date": str(day), "classes": len(current), "baseline_days": available,
                         "regressions": len(found), **{k: kinds.get(k, 0) for k in ("new", "p95", "total_time", "p95+total_time")}})
@@ -153,7 +153,7 @@ def query_regressions(context: dg.AssetExecutionContext, config: QueryRegression
             "baseline_days": config.baseline_days,
             "per_day": dg.MetadataValue.md(md_table(per_day[-31:])),
             "regressions_table": dg.MetadataValue.md(md_table(preview[:20])),
-            "path": dg.MetadataValue.path(warehouse.table_dir(REGRESSIONS_TABLE, root)),
+            "path": dg.MetadataValue.path(wh.table_dir(REGRESSIONS_TABLE)),
         }
     )
 
@@ -166,32 +166,31 @@ class MetricSnapshotsConfig(dg.Config):
     cloudwatch: bool = True  # render the cloudwatch_metrics resource's widgets (when it has any)
 
 
-def _db_load_png(day: dt.date, root: Root, path: str, baseline_days: int = BASELINE_DAYS) -> str:
+def _db_load_png(day: dt.date, wh: Warehouse, path: str, baseline_days: int = BASELINE_DAYS) -> str:
     """``db_load.png`` of ``day`` from the ``db_load`` table (the days around it for events of files
     that straddle midnight; the ``baseline_days`` before it for the dashed baseline)."""
     one = dt.timedelta(days=1)
-    rows = warehouse.read_table(warehouse.DB_LOAD_TABLE, day - one, day + one, root=root).to_pandas()
-    if not warehouse.list_partitions(warehouse.DB_LOAD_TABLE, day, day, root=root):
+    rows = wh.read_table(DB_LOAD_TABLE, day - one, day + one).to_pandas()
+    if not wh.list_partitions(DB_LOAD_TABLE, day, day):
         # a digest written before the db_load table existed: the series from the day's events
         series = LoadSeries()
-        for batch in warehouse.iter_batches(warehouse.EVENTS_TABLE, day, day, root=root,
-                                            columns=["ts", "instance", "checksum", "fingerprint", "query_time"]):
+        for batch in wh.iter_batches(EVENTS_TABLE, day, day,
+                                     columns=["ts", "instance", "checksum", "fingerprint", "query_time"]):
             series.add(batch)
         rows = pd.concat([rows, series.to_table(day).to_pandas()], ignore_index=True)
     first, last = day - dt.timedelta(days=baseline_days), day - one
-    base = warehouse.read_table(warehouse.DB_LOAD_TABLE, first - one, day, root=root).to_pandas()
+    base = wh.read_table(DB_LOAD_TABLE, first - one, day).to_pandas()
     minute = pd.to_datetime(base["minute"], utc=True)
     base = base[(minute >= pd.Timestamp(first.isoformat(), tz="UTC")) & (minute < pd.Timestamp(day.isoformat(), tz="UTC"))]
-    days_with_data = len(warehouse.list_partitions(warehouse.DB_LOAD_TABLE, first, last, root=root))
+    days_with_data = len(wh.list_partitions(DB_LOAD_TABLE, first, last))
     return db_load_chart(rows, day, path, base, days_with_data)
 
 
-def _load_summary(day: dt.date, root: Root, baseline_days: int = BASELINE_DAYS) -> list[tuple[str, float, float | None]]:
+def _load_summary(day: dt.date, wh: Warehouse, baseline_days: int = BASELINE_DAYS) -> list[tuple[str, float, float | None]]:
     """(instance, query seconds of ``day``, ratio to the daily mean of the days before) from ``db_load``,
     busiest first."""
     first = day - dt.timedelta(days=baseline_days)
-    rows = warehouse.read_table(warehouse.DB_LOAD_TABLE, first, day, root=root,
-                                columns=["date", "instance", "query_time_s"]).to_pandas()
+    rows = wh.read_table(DB_LOAD_TABLE, first, day, columns=["date", "instance", "query_time_s"]).to_pandas()
     if rows.empty:
         return []
     rows["date"] = pd.to_datetime(rows["date"]).dt.date
@@ -202,8 +201,8 @@ def _load_summary(day: dt.date, root: Root, baseline_days: int = BASELINE_DAYS) 
     return [(str(i), float(s), float(s / mean[i]) if mean.get(i, 0) > 0 else None) for i, s in today.items()]
 
 
-def _hourly(day: dt.date, digest: pd.DataFrame, root: Root) -> tuple[pd.DataFrame, str]:
-    events = analysis.load_events(day, day, root=root.uri, columns=["ts", "instance", "query_time"])
+def _hourly(day: dt.date, digest: pd.DataFrame, wh: Warehouse) -> tuple[pd.DataFrame, str]:
+    events = analysis.load_events(day, day, root=wh.root, columns=["ts", "instance", "query_time"])
     if len(events):
         return charts.hourly_from_events(events), "events"
     return charts.hourly_from_digest(digest), "digest"
@@ -223,7 +222,7 @@ def metric_snapshots(
     context: dg.AssetExecutionContext, config: MetricSnapshotsConfig, cloudwatch_metrics: CloudWatchMetricsResource,
     data_root: DataRootResource,
 ) -> dg.MaterializeResult:
-    root = data_root.resolve()
+    wh = data_root.warehouse()
     days = partition_days(context)
     use_cloudwatch = config.cloudwatch and cloudwatch_metrics.enabled
     # Validate every widget of every day before any AWS call (a bad paste fails the run at once).
@@ -238,17 +237,17 @@ def metric_snapshots(
     per_day: list[dict] = []
     errors: list[str] = []
     for day in days:
-        digest = analysis.load_digest(day, day, root=root.uri)
-        hourly, hourly_source = _hourly(day, digest, root)
-        target = snapshot_dir(day, root)
+        digest = analysis.load_digest(day, day, root=wh.root)
+        hourly, hourly_source = _hourly(day, digest, wh)
+        target = snapshot_dir(day, wh)
         names: list[str] = []
         day_errors: list[str] = []
         with tempfile.TemporaryDirectory(prefix="snapshots-") as tmp:
-            paths = [_db_load_png(day, root, os.path.join(tmp, "db_load.png"))]
+            paths = [_db_load_png(day, wh, os.path.join(tmp, "db_load.png"))]
             paths += charts.render_daily_charts(digest, hourly, day, tmp, top_n=config.top_n)
             for path in paths:
                 name = os.path.basename(path)
-                warehouse.put_file(path, f"{target}/{name}", root)
+                wh.put_file(path, f"{target}/{name}")
                 names.append(name)
         for wname, widget in widgets.get(day, {}).items():
             try:
@@ -258,17 +257,17 @@ def metric_snapshots(
                 context.log.warning(str(e))
                 continue
             name = f"cloudwatch-{_SAFE.sub('_', wname)}.png"
-            _write_bytes(root, f"{target}/{name}", png)
+            _write_bytes(wh, f"{target}/{name}", png)
             names.append(name)
         # Stale PNGs of an earlier run (a widget since removed) go away: the folder is this run's.
-        for old in _list_pngs(root, target):
+        for old in _list_pngs(wh, target):
             if old not in names:
-                root.fs.delete_file(f"{target}/{old}")
+                wh.fs.delete_file(f"{target}/{old}")
         manifest = {"date": str(day), "files": names, "hourly_source": hourly_source,
                     "cloudwatch": "on" if use_cloudwatch else "off",
                     "cloudwatch_errors": day_errors,
                     "written_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
-        with root.fs.open_output_stream(f"{target}/{MANIFEST}") as out:
+        with wh.fs.open_output_stream(f"{target}/{MANIFEST}") as out:
             out.write(json.dumps(manifest, indent=2).encode())
         written.extend(f"{target}/{n}" for n in names)
         errors.extend(day_errors)
@@ -284,7 +283,7 @@ def metric_snapshots(
     metadata: dict[str, Any] = {
         "files": dg.MetadataValue.json(written),
         "file_count": len(written),
-        "path": dg.MetadataValue.path(root.path(SNAPSHOTS_DIR)),
+        "path": dg.MetadataValue.path(wh.root.path(SNAPSHOTS_DIR)),
         "cloudwatch": cw_status,
         "per_day": dg.MetadataValue.md(md_table(per_day[-31:])),
     }
@@ -303,8 +302,8 @@ class SlackReportConfig(dg.Config):
     weekly: bool = True  # on Mondays, add the week (Tuesday..Monday) merged from the daily digests
 
 
-def _read_png(root: Root, path: str) -> bytes:
-    with root.fs.open_input_stream(path) as f:
+def _read_png(wh: Warehouse, path: str) -> bytes:
+    with wh.fs.open_input_stream(path) as f:
         return f.read()
 
 
@@ -328,7 +327,7 @@ def slack_report(
     context: dg.AssetExecutionContext, config: SlackReportConfig, slack: SlackReportResource,
     data_root: DataRootResource,
 ) -> dg.MaterializeResult:
-    root = data_root.resolve()
+    wh = data_root.warehouse()
     days = partition_days(context)
     send_days = set(days[-max(1, config.max_report_days):])
     skip = slack.skip_reason()
@@ -337,25 +336,25 @@ def slack_report(
     previews: list[str] = []
     all_files: list[str] = []
     for day in days:
-        digest = analysis.load_digest(day, day, root=root.uri)
-        regressions = warehouse.read_table(REGRESSIONS_TABLE, day, day, root=root).to_pandas()
-        reg_manifest = warehouse.read_manifest(REGRESSIONS_TABLE, day, root=root)
+        digest = analysis.load_digest(day, day, root=wh.root)
+        regressions = wh.read_table(REGRESSIONS_TABLE, day, day).to_pandas()
+        reg_manifest = wh.read_manifest(REGRESSIONS_TABLE, day)
         if reg_manifest is None:
             regressions = None
-        target = snapshot_dir(day, root)
-        names = _list_pngs(root, target)
-        snap_manifest = _read_json(root, f"{target}/{MANIFEST}")
+        target = snapshot_dir(day, wh)
+        names = _list_pngs(wh, target)
+        snap_manifest = _read_json(wh, f"{target}/{MANIFEST}")
         notes = [f"CloudWatch: {e}" for e in snap_manifest.get("cloudwatch_errors", [])[:3]]
         week = week_days = None
         if config.weekly and day.weekday() == 0:
             week_days = (day - dt.timedelta(days=6), day)
-            week = analysis.load_digest(*week_days, root=root.uri)
+            week = analysis.load_digest(*week_days, root=wh.root)
         text = build_report_text(
             day, digest, regressions, files=names, notes=notes, top_n=config.top_n,
             max_regressions=config.max_regressions,
             baseline_days=(reg_manifest or {}).get("baseline_days", BASELINE_DAYS),
             factor=(reg_manifest or {}).get("factor"),
-            load=_load_summary(day, root), week=week, week_days=week_days,
+            load=_load_summary(day, wh), week=week, week_days=week_days,
         )
         previews.append(text)
         paths = [f"{target}/{n}" for n in names]
@@ -366,7 +365,7 @@ def slack_report(
         elif day not in send_days:
             entry["reason"] = f"range run: only the last {config.max_report_days} day(s) are sent"
         else:
-            files = [(n, _read_png(root, f"{target}/{n}"), _title(n, day)) for n in names]
+            files = [(n, _read_png(wh, f"{target}/{n}"), _title(n, day)) for n in names]
             try:
                 result = slack.send_report(text, files)
             except (SlackSendError, ValueError) as e:
@@ -389,7 +388,7 @@ def slack_report(
             "slack_status": status,
             "slack_reason": reason,
             "files": dg.MetadataValue.json(all_files),
-            "snapshots_path": dg.MetadataValue.path(root.path(SNAPSHOTS_DIR)),
+            "snapshots_path": dg.MetadataValue.path(wh.root.path(SNAPSHOTS_DIR)),
             "per_day": dg.MetadataValue.md(md_table(reports[-31:])),
             "slack_retries": dg.MetadataValue.json(retries),
             "message_preview": dg.MetadataValue.md("```\n" + previews[-1].replace("```", "'''") + "\n```" if previews else ""),

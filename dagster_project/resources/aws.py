@@ -23,27 +23,27 @@ import dagster as dg
 from dagster_aws.utils import ResourceWithBoto3Configuration
 from pydantic import Field, PrivateAttr
 
+from dagster_project.slowlog.engines import ENGINES
 from dagster_project.resources.masking import AWS_SECRET_FIELDS, mask_secrets
 from dagster_project.sources.base import (
     DEFAULT_MAX_CONCURRENT_DOWNLOADS,
     DownloadResult,
+    DownloadSlots,
     LogFile,
     LogSource,
     download_concurrently,
 )
 from dagster_project.sources.cloudwatch import DEFAULT_GROUP_TEMPLATES, CloudWatchLogSource
-from dagster_project.sources.local import LocalLogSource
-from dagster_project.sources.rds import RDSLogSource, make_boto_config
+from dagster_project.sources.local import LocalLogSource, guess_engines
+from dagster_project.sources.aws_client import client_for_resource
+from dagster_project.sources.rds import RDSLogSource
 
 __all__ = [
-    "ENGINES",
     "LogSourceResource",
     "RDSLogSourceResource",
     "CloudWatchLogSourceResource",
     "LocalLogSourceResource",
 ]
-
-ENGINES = ("mysql", "postgres", "redis")
 
 
 class LogSourceResource(dg.ConfigurableResource):
@@ -61,11 +61,20 @@ class LogSourceResource(dg.ConfigurableResource):
     max_concurrent_downloads: int = Field(
         default=DEFAULT_MAX_CONCURRENT_DOWNLOADS,
         description="Files downloaded at once by a run, shared by its download steps (one per "
-        "instance-day; the executor runs up to $SLOWLOG_DOWNLOAD_STEPS of them at once, each with "
-        "an equal share). A step's calls go through one client, so throttling slows them down together.",
+        "instance-day; see shared_download_budget). A step's calls go through one client, so "
+        "throttling slows them down together.",
+    )
+
+    shared_download_budget: bool = Field(
+        default=True,
+        description="Download steps of a run on one machine (the multiprocess executor) share "
+        "max_concurrent_downloads through lock files. Set false where steps run on different "
+        "machines (k8s, Celery across hosts): each step then takes an equal share.",
     )
 
     _source: Any = PrivateAttr(default=None)
+    _slots: Any = PrivateAttr(default=None)  # the run's DownloadSlots (shared budget), set up per step
+    _per_call: bool = PrivateAttr(default=False)  # the source holds a slot per API call, not per file
 
     # --- never show credentials: pydantic's repr/str go through __repr_args__
     def __repr_args__(self):  # type: ignore[override]
@@ -82,6 +91,9 @@ class LogSourceResource(dg.ConfigurableResource):
     def source(self) -> LogSource:
         if self._source is None:
             self._source = self.build_source()
+            if self._slots is not None:
+                # every API call of the step (listings too) holds a slot of the run's budget
+                self._per_call = self._source.gate_calls(self._slots)
         return self._source
 
     def engine_for(self, instance: str) -> str:
@@ -99,11 +111,36 @@ class LogSourceResource(dg.ConfigurableResource):
     def download(self, log_file: LogFile, dest_dir: str | os.PathLike[str]) -> DownloadResult:
         return self.source.download(log_file, dest_dir)
 
-    def download_many(self, files: list[LogFile], download: Any, max_concurrent: int | None = None,
+    def download_many(self, files: list[LogFile], download: Any, steps_at_once: int = 1,
                       on_done: Any = None) -> list[tuple]:
-        """``download(log_file)`` for each file, ``max_concurrent`` (default ``max_concurrent_downloads``)
-        at a time (see :func:`dagster_project.sources.base.download_concurrently`)."""
-        return download_concurrently(download, files, max_concurrent or self.max_concurrent_downloads, on_done)
+        """``download(log_file)`` for each file, within the run's ``max_concurrent_downloads``.
+
+        Shared budget (the default, ``shared_download_budget``): every download step of the run on
+        this machine draws from one pool of slots (:class:`DownloadSlots`, lock files keyed by the
+        run id), so a step may use the whole budget while the others start or after they finish.
+        Each API call in flight holds a slot (for a folder source: each file being copied).
+        Otherwise (steps on different machines, or outside a run) each of the ``steps_at_once``
+        steps takes an equal share. See :func:`dagster_project.sources.base.download_concurrently`."""
+        budget = max(1, self.max_concurrent_downloads)
+        if self._slots is None:
+            return download_concurrently(download, files, max(1, budget // max(1, steps_at_once)), on_done)
+        # A slot per API call in flight where the source makes calls (RDS, CloudWatch: a thread
+        # between two calls, or waiting for the check after its download, holds none), else per file.
+        self.source  # built (and gated) before the threads start
+        return download_concurrently(download, files, budget, on_done, slots=None if self._per_call else self._slots)
+
+    def budget_text(self, steps_at_once: int = 1) -> str:
+        """How download_many bounds a step's downloads, for its log line."""
+        budget = max(1, self.max_concurrent_downloads)
+        if self._slots is not None:
+            return f"up to {budget} at a time, shared with the run's other download steps"
+        return f"{max(1, budget // max(1, steps_at_once))} at a time"
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # the run whose download steps share one budget (see download_many)
+        run_id = getattr(context, "run_id", None)
+        if self.shared_download_budget and run_id:
+            self._slots = DownloadSlots(f"run-{run_id}", max(1, self.max_concurrent_downloads))
 
 
 class _Boto3Mixin(ResourceWithBoto3Configuration):
@@ -123,20 +160,7 @@ class _Boto3Mixin(ResourceWithBoto3Configuration):
     )
 
     def _client(self, service: str) -> Any:
-        import boto3.session
-
-        session = boto3.session.Session(profile_name=self.profile_name)
-        return session.client(
-            service,
-            region_name=self.region_name,
-            use_ssl=self.use_ssl,
-            verify=self.verify,
-            endpoint_url=self.endpoint_url,
-            aws_access_key_id=self.aws_access_key_id,
-            aws_secret_access_key=self.aws_secret_access_key,
-            aws_session_token=self.aws_session_token,
-            config=make_boto_config(max_attempts=self.max_attempts, mode=self.retry_mode),
-        )
+        return client_for_resource(self, service, self.retry_mode)
 
 
 class RDSLogSourceResource(LogSourceResource, _Boto3Mixin):
@@ -190,7 +214,20 @@ class LocalLogSourceResource(LogSourceResource, _Boto3Mixin):
         s3 = self._client("s3") if self.root.startswith("s3://") else None
         return LocalLogSource(self.root, s3_client=s3)
 
+    _guessed: dict = PrivateAttr(default_factory=dict)
+
     def list_instances(self) -> list[str]:
         if self.instances:
             return list(self.instances)
         return self.source.discover_instances()  # type: ignore[attr-defined]
+
+    def engine_for(self, instance: str) -> str:
+        """The configured engine, else what the file names in the instance's local folder say
+        (``postgresql.log*``: postgres, ``*redis*``: redis), else ``default_engine``. Looked at when
+        a step needs it, not when the definitions load."""
+        if instance not in self.engines and "://" not in self.root:
+            if instance not in self._guessed:
+                self._guessed[instance] = guess_engines(self.root, [instance]).get(instance)
+            if self._guessed[instance]:
+                return self._guessed[instance]
+        return super().engine_for(instance)

@@ -74,22 +74,9 @@ class CloudWatchMetricsResource(ResourceWithBoto3Configuration):
         return bool(self.rds_instances or self.memorydb_clusters or self.elasticache_clusters or self.widgets)
 
     def build_client(self) -> Any:
-        import boto3.session
+        from dagster_project.sources.aws_client import client_for_resource
 
-        from dagster_project.sources.rds import make_boto_config
-
-        session = boto3.session.Session(profile_name=self.profile_name)
-        return session.client(
-            "cloudwatch",
-            region_name=self.region_name,
-            use_ssl=self.use_ssl,
-            verify=self.verify,
-            endpoint_url=self.endpoint_url,
-            aws_access_key_id=self.aws_access_key_id,
-            aws_secret_access_key=self.aws_secret_access_key,
-            aws_session_token=self.aws_session_token,
-            config=make_boto_config(max_attempts=self.max_attempts),
-        )
+        return client_for_resource(self, "cloudwatch")
 
     @property
     def client(self) -> Any:

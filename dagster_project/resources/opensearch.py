@@ -1,30 +1,18 @@
 """OpenSearch: the Dagster resource that publishes the query digest (and, optionally, raw events).
 
-One place for everything OpenSearch: connection (none / basic / SigV4 for Amazon OpenSearch Service
-``es`` and Serverless ``aoss``), the two composable index templates, and the bulk publishers.
+The connection (none / basic / SigV4 for Amazon OpenSearch Service ``es`` and Serverless ``aoss``),
+template installation and the bulk publishers. What is sent lives beside it, without a connection:
+the index templates in ``dagster_project.opensearch.templates`` and the row -> document mapping
+(field names, deterministic ids, redaction) in ``dagster_project.opensearch.documents``.
 
-Indices (one per UTC day, ``<prefix>YYYY.MM.DD``):
-
-* ``slowlog-digest-*``: one document per (instance, query class) per day (``doc_type="daily"``) and,
-  when the digest has the ``hourly`` column, one per class per hour (``doc_type="hourly"``). Field
-  names are the ``query_digest`` warehouse columns (``query_time_sum``, ``rows_examined_p95``...),
-  plus ``@timestamp``, ``doc_type`` and ``hour``. ``example`` is the *redacted* example query.
-  ``_id`` = sha1("instance|YYYY-MM-DD|checksum[|hour]"): re-publishing a day overwrites, and
-  documents of classes that vanished from a re-published (day, instance) are deleted.
-* ``slowlog-events-*`` (optional): one document per slow-log event with the legacy field names
-  (``user``, ``host``, ``IP``, ``Query_time``, ``Lock_time``, ``Rows_sent``, ``Rows_examined``,
-  ``Query``, ``@timestamp``) plus ``instance``, ``checksum``, ``fingerprint``...;
-  ``_id`` = sha1("instance|source_file|source_offset").
-
-Top classes by total query time for a day (only ``doc_type: daily`` documents, hourly ones would
-count twice)::
-
-    {"query": {"term": {"doc_type": "daily"}}, "size": 0,
-     "aggs": {"top": {"terms": {"field": "checksum", "size": 10, "order": {"qt": "desc"}},
-                      "aggs": {"qt": {"sum": {"field": "query_time_sum"}}}}}}
+Indices: one per UTC day, ``<prefix>YYYY.MM.DD`` (``slowlog-digest-*``, and ``slowlog-events-*``
+when raw events are published). Re-publishing a day overwrites its documents, and documents of
+classes that vanished from a re-published (day, instance) are deleted.
 
 Credentials (``password``; AWS ones come from the default boto3 chain) never appear in reprs, logs
 or error messages produced here; pass the password with ``dg.EnvVar("OPENSEARCH_PASSWORD")``.
+The errors are defined here, with the resource that raises them: Dagster names a failure by the
+exception's module path (``dagster_project.resources.opensearch.OpenSearchUnreachableError: ...``).
 A local node for development and tests: ``scripts/opensearch/opensearch.sh up``.
 """
 
@@ -32,10 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import hashlib
-import json
 import logging
-import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Literal, Optional
@@ -44,6 +29,9 @@ from urllib.parse import urlsplit
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
+from dagster_project.days import to_date
+from dagster_project.opensearch.documents import digest_documents, event_documents, load_documents
+from dagster_project.opensearch.templates import LOAD_PROPERTIES, index_templates
 from dagster_project.resources.masking import mask_secrets
 
 __all__ = [
@@ -51,23 +39,9 @@ __all__ = [
     "OpenSearchPublishError",
     "OpenSearchResource",
     "OpenSearchUnreachableError",
-    "digest_template",
-    "events_template",
-    "digest_documents",
-    "load_documents",
-    "event_documents",
 ]
 
 log = logging.getLogger(__name__)
-
-METRICS = ("query_time", "lock_time", "rows_sent", "rows_examined")
-STATS = ("sum", "min", "max", "avg", "p50", "p95", "p99", "stddev")
-DIGEST_KEYWORDS = ("instance", "engine", "checksum", "db", "user", "host", "date", "doc_type")
-TEMPLATE_PRIORITY = 100
-# doc_type "db_load": one document per instance x minute x top class (or "other") of the db_load table
-LOAD_PROPERTIES = {"rank": {"type": "integer"}, "aas": {"type": "double"}, "query_time_s": {"type": "double"},
-                   "query_time_missing": {"type": "long"}}
-_MANAGED_BY = "slowlog-pipeline"
 
 
 # --------------------------------------------------------------------------------------- errors
@@ -85,293 +59,6 @@ class OpenSearchPublishError(OpenSearchError):
     def __init__(self, message: str, failures: list[dict] | None = None):
         super().__init__(message)
         self.failures = failures or []  # [{"_id", "_index", "status", "type", "reason"}] (no data)
-
-
-# -------------------------------------------------------------------------------------- templates
-def _keyword() -> dict:
-    return {"type": "keyword", "ignore_above": 1024}
-
-
-def _index_settings(replicas: int | None, shards: int | None) -> dict:
-    settings: dict[str, Any] = {}
-    if shards is not None:
-        settings["number_of_shards"] = shards
-    if replicas is not None:
-        settings["number_of_replicas"] = replicas
-    return settings
-
-
-def digest_template(prefix: str, replicas: int | None = 0, shards: int | None = 1) -> dict:
-    """Composable index template body for the digest indices ``<prefix>*``."""
-    props: dict[str, Any] = {k: _keyword() for k in DIGEST_KEYWORDS}
-    props["@timestamp"] = {"type": "date"}
-    props["hour"] = {"type": "integer"}
-    props["fingerprint"] = {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 8191}}}
-    props["example"] = {"type": "text"}
-    props["count"] = {"type": "long"}
-    for m in METRICS:
-        for s in STATS:
-            props[f"{m}_{s}"] = {"type": "double"}
-    props["first_seen"] = {"type": "date"}
-    props["last_seen"] = {"type": "date"}
-    props.update(LOAD_PROPERTIES)
-    return {
-        "index_patterns": [f"{prefix}*"],
-        "priority": TEMPLATE_PRIORITY,
-        "template": {
-            "settings": _index_settings(replicas, shards),
-            # strict: a field this module does not know is a bug, not data to guess a type for
-            "mappings": {"dynamic": "strict", "properties": props},
-        },
-        "_meta": {"managed_by": _MANAGED_BY, "kind": "digest"},
-    }
-
-
-def events_template(prefix: str, replicas: int | None = 0, shards: int | None = 1) -> dict:
-    """Composable index template body for the raw-event indices (legacy seed field names)."""
-    props: dict[str, Any] = {
-        "@timestamp": {"type": "date"},
-        "instance": _keyword(),
-        "engine": _keyword(),
-        "user": _keyword(),
-        "host": _keyword(),
-        "IP": {"type": "keyword", "ignore_above": 64},
-        "db": _keyword(),
-        "Query_time": {"type": "double"},
-        "Lock_time": {"type": "double"},
-        "Rows_sent": {"type": "long"},
-        "Rows_examined": {"type": "long"},
-        "Query": {"type": "text"},
-        "checksum": _keyword(),
-        "fingerprint": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 8191}}},
-        "source_file": _keyword(),
-        "source_offset": {"type": "long"},
-    }
-    return {
-        "index_patterns": [f"{prefix}*"],
-        "priority": TEMPLATE_PRIORITY,
-        "template": {
-            "settings": _index_settings(replicas, shards),
-            "mappings": {"dynamic": "strict", "properties": props},
-        },
-        "_meta": {"managed_by": _MANAGED_BY, "kind": "events"},
-    }
-
-
-def _template_name(prefix: str) -> str:
-    return prefix.strip("-_.*") or "slowlog"
-
-
-def _with_hash(body: dict) -> dict:
-    body = json.loads(json.dumps(body))
-    digest = hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()
-    body["_meta"]["hash"] = digest
-    return body
-
-
-# ------------------------------------------------------------------------------ row -> document
-def _sha1(*parts: Any) -> str:
-    return hashlib.sha1("|".join("" if p is None else str(p) for p in parts).encode()).hexdigest()
-
-
-def _plain(value: Any) -> Any:
-    """numpy / pandas / pyarrow scalars -> JSON-ready Python values (NaN, NaT -> None)."""
-    if value is None or type(value).__name__ == "NaTType":
-        return None
-    if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else value
-    if isinstance(value, (str, bool, int)):
-        return value
-    if isinstance(value, _dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=_dt.timezone.utc)
-        return value.isoformat()
-    if isinstance(value, _dt.date):
-        return value.isoformat()
-    if hasattr(value, "to_pydatetime"):  # pandas.Timestamp
-        return _plain(value.to_pydatetime())
-    if hasattr(value, "item") and not hasattr(value, "__len__"):  # numpy scalar
-        return _plain(value.item())
-    if hasattr(value, "tolist"):  # numpy array
-        return [_plain(v) for v in value.tolist()]
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _records(rows: Any) -> Iterator[dict]:
-    """Dicts from: a pandas DataFrame, a pyarrow Table/RecordBatch, or an iterable of dicts/batches."""
-    if rows is None:
-        return
-    if hasattr(rows, "to_dict") and hasattr(rows, "columns") and not hasattr(rows, "schema"):
-        yield from rows.to_dict("records")  # pandas
-        return
-    if hasattr(rows, "to_pylist") and hasattr(rows, "schema"):  # pyarrow Table / RecordBatch
-        if hasattr(rows, "to_batches"):
-            for batch in rows.to_batches(max_chunksize=10_000):
-                yield from batch.to_pylist()
-        else:
-            yield from rows.to_pylist()
-        return
-    if isinstance(rows, Mapping):
-        yield dict(rows)
-        return
-    for item in rows:
-        if isinstance(item, Mapping):
-            yield dict(item)
-        else:
-            yield from _records(item)
-
-
-def _redactor():
-    from dagster_project.slowlog.redact import redact_query  # lazy: core module, no dagster
-
-    return redact_query
-
-
-def _day(value: Any) -> _dt.date:
-    if isinstance(value, _dt.datetime):
-        return value.date()
-    if isinstance(value, _dt.date):
-        return value
-    if hasattr(value, "to_pydatetime"):
-        return value.to_pydatetime().date()
-    return _dt.date.fromisoformat(str(value)[:10])
-
-
-def _day_start(day: _dt.date, hour: int = 0) -> str:
-    return _dt.datetime(day.year, day.month, day.day, hour, tzinfo=_dt.timezone.utc).isoformat()
-
-
-def digest_documents(rows: Any, day: _dt.date, *, redact: bool = True) -> Iterator[tuple[str, dict]]:
-    """(``_id``, document) pairs for the digest index: one daily doc per row, one per hourly entry."""
-    date_s = day.isoformat()
-    redact_query = None
-    for row in _records(rows):
-        if row.get("date") is not None and _day(row["date"]) != day:
-            raise ValueError(f"digest row dated {_day(row['date'])} passed to publish_digest(day={date_s})")
-        if not row.get("checksum"):
-            raise ValueError("digest row without a checksum")
-        if redact:
-            if "example_redacted" in row:
-                example = row["example_redacted"]
-            else:
-                if redact_query is None:
-                    redact_query = _redactor()
-                example = row.get("example")
-                example = redact_query(example) if isinstance(example, str) else None
-        else:
-            example = row.get("example")
-        doc: dict[str, Any] = {
-            "@timestamp": _day_start(day),
-            "date": date_s,
-            "doc_type": "daily",
-            "instance": row.get("instance"),
-            "engine": row.get("engine"),
-            "checksum": row["checksum"],
-            "fingerprint": row.get("fingerprint"),
-            "db": row.get("db"),
-            "user": row.get("user"),
-            "host": row.get("host"),
-            "count": row.get("count"),
-            "first_seen": row.get("first_seen"),
-            "last_seen": row.get("last_seen"),
-            "example": example,
-        }
-        for m in METRICS:
-            for s in STATS:
-                key = f"{m}_{s}"
-                if key in row:
-                    doc[key] = row[key]
-        if "query_time_missing" in row:
-            doc["query_time_missing"] = row["query_time_missing"]
-        doc = {k: _plain(v) for k, v in doc.items()}
-        instance = doc["instance"]
-        yield _sha1(instance, date_s, doc["checksum"]), doc
-
-        hourly = row.get("hourly")
-        if hourly is None or (isinstance(hourly, float) and math.isnan(hourly)):
-            continue
-        for h in _plain(hourly) or []:
-            hour = int(h["hour"])
-            hdoc = {
-                "@timestamp": _day_start(day, hour),
-                "date": date_s,
-                "doc_type": "hourly",
-                "hour": hour,
-                "instance": instance,
-                "engine": doc["engine"],
-                "checksum": doc["checksum"],
-                "fingerprint": doc["fingerprint"],
-                "db": doc["db"],
-                "user": doc["user"],
-                "host": doc["host"],
-                "count": h.get("count"),
-                "query_time_sum": h.get("query_time_sum"),
-                "query_time_p95": h.get("query_time_p95"),
-            }
-            yield _sha1(instance, date_s, doc["checksum"], hour), {k: _plain(v) for k, v in hdoc.items()}
-
-
-def load_documents(rows: Any, day: _dt.date, *, redact: bool = True) -> Iterator[tuple[str, dict]]:
-    """(``_id``, document) pairs of ``db_load`` rows (doc_type ``db_load``, ``@timestamp`` = the
-    minute, ``fingerprint`` = "other" for the rest of an instance's classes); ids are
-    sha1("instance|YYYY-MM-DD|load|minute|checksum")."""
-    date_s = day.isoformat()
-    redact_query = _redactor() if redact else None
-    for row in _records(rows):
-        minute = _plain(row.get("minute"))
-        checksum = row.get("checksum")
-        fingerprint = row.get("fingerprint")
-        if checksum is None:
-            fingerprint = "other"
-        elif redact_query is not None and isinstance(fingerprint, str):
-            fingerprint = redact_query(fingerprint)
-        doc = {"@timestamp": minute, "date": date_s, "doc_type": "db_load", "instance": row.get("instance"),
-               "checksum": checksum, "fingerprint": fingerprint, "rank": row.get("rank"),
-               "aas": row.get("aas"), "query_time_s": row.get("query_time_s")}
-        doc = {k: _plain(v) for k, v in doc.items()}
-        yield _sha1(doc["instance"], date_s, "load", minute, checksum), doc
-
-
-_EVENT_FIELDS = {  # event column -> legacy document field
-    "instance": "instance",
-    "engine": "engine",
-    "user": "user",
-    "host": "host",
-    "ip": "IP",
-    "db": "db",
-    "query_time": "Query_time",
-    "lock_time": "Lock_time",
-    "rows_sent": "Rows_sent",
-    "rows_examined": "Rows_examined",
-    "checksum": "checksum",
-    "fingerprint": "fingerprint",
-    "source_file": "source_file",
-    "source_offset": "source_offset",
-}
-
-
-def event_documents(batches: Any, *, redact: bool = True) -> Iterator[tuple[str, _dt.date, dict]]:
-    """(``_id``, UTC day, document) triples for the raw-event index, legacy field names."""
-    redact_query = _redactor() if redact else None
-    for ev in _records(batches):
-        ts = ev.get("ts")
-        if ts is None:
-            continue  # an event without a timestamp has no daily index
-        ts_s = _plain(ts)
-        day = _dt.datetime.fromisoformat(ts_s).astimezone(_dt.timezone.utc).date()
-        doc = {"@timestamp": ts_s}
-        for col, field in _EVENT_FIELDS.items():
-            if col in ev:
-                doc[field] = _plain(ev[col])
-        query = ev.get("query")
-        doc["Query"] = redact_query(query) if (redact_query and isinstance(query, str)) else _plain(query)
-        if ev.get("source_file") is None or ev.get("source_offset") is None:
-            raise ValueError("event without source_file/source_offset: cannot build a deterministic id")
-        yield _sha1(ev.get("instance"), ev["source_file"], int(ev["source_offset"])), day, doc
 
 
 # ------------------------------------------------------------------------------------ scrubbing
@@ -517,12 +204,7 @@ class OpenSearchResource(dg.ConfigurableResource):
         """Template name -> body (with a content hash in ``_meta``) for both index families."""
         replicas = None if self._serverless else self.number_of_replicas
         shards = None if self._serverless else self.number_of_shards
-        return {
-            _template_name(self.index_prefix): _with_hash(digest_template(self.index_prefix, replicas, shards)),
-            _template_name(self.events_index_prefix): _with_hash(
-                events_template(self.events_index_prefix, replicas, shards)
-            ),
-        }
+        return index_templates(self.index_prefix, self.events_index_prefix, replicas, shards)
 
     def ensure_templates(self) -> dict[str, str]:
         """Install both index templates; idempotent. Returns name -> "created"|"updated"|"unchanged"."""
@@ -616,7 +298,7 @@ class OpenSearchResource(dg.ConfigurableResource):
         rejected. ``load``: the day's ``db_load`` rows, indexed too (``doc_type: db_load``).
         Returns ``{"index", "documents", "daily", "hourly", "db_load", "failed", "deleted"}``.
         """
-        day = _day(day)
+        day = to_date(day)
         index = self.digest_index(day)
         if not self._templates_ok:
             self.ensure_templates()

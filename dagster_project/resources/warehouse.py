@@ -12,6 +12,7 @@ from pydantic import Field
 
 from dagster_project import settings
 from dagster_project.settings import Root
+from dagster_project.warehouse import Warehouse
 
 
 class DataRootResource(dg.ConfigurableResource):
@@ -23,3 +24,7 @@ class DataRootResource(dg.ConfigurableResource):
     def resolve(self) -> Root:
         """The root as a pyarrow filesystem and a base path (S3 endpoint and region from the environment)."""
         return settings.resolve_root(self.root or None)
+
+    def warehouse(self) -> Warehouse:
+        """The :class:`~dagster_project.warehouse.Warehouse` of this root (raw files, Parquet tables)."""
+        return Warehouse(self.resolve())

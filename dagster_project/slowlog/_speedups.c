@@ -1,10 +1,13 @@
 /*
  * Optional C accelerator for the slowlog core (same results as the Python reference paths, which
- * the tests compare it with). Three parts:
+ * the tests compare it with). Four parts:
  *   1. pt-query-digest's fingerprint on bytes (below);
  *   2. MySQL slow-log entry starts and entry headers;
  *   3. mysql_columns: runs of common-shape entries written straight into Arrow buffers, with a
- *      bounded query -> class table (ClassTable), so no Python object is made per event.
+ *      bounded query -> class table (ClassTable), so no Python object is made per event;
+ *   4. PostgreSQL stderr logs (_speedups_pg.c, included before the method table): entry starts,
+ *      the parse/bind folding and the events' columns with the same column builders, and a port of
+ *      fingerprint_pg for the ClassTable's kind="postgres".
  *
  * Part 1:
  * A step-by-step port of fingerprint.py (itself a port of Percona Toolkit's
@@ -1079,7 +1082,10 @@ static PyObject *col_export(col_t *c) {
     return Py_BuildValue("(NNN)", bitmap, vals, data);
 }
 
-/* ---- query -> class: pt's fingerprint, remembered per distinct query text ---------------- */
+/* ---- query -> class: pt's fingerprint (or fingerprint_pg), remembered per distinct query text */
+
+/* _speedups_pg.c: fingerprint_pg_cached on UTF-8 bytes; None when the Python path must decide */
+static PyObject *fingerprint_pg_bytes(const char *s, Py_ssize_t n);
 
 #define QCACHE_SLOTS (1 << 17)          /* open addressing, at most half full */
 #define QCACHE_MAX_QUERY 4096           /* longer queries are fingerprinted every time */
@@ -1090,6 +1096,7 @@ typedef struct { unsigned long long h; Py_ssize_t at; int32_t id; int32_t len; }
 typedef struct {
     PyObject_HEAD
     PyObject *fallback; /* callable(query bytes) -> fingerprint bytes, when the C port declines */
+    int postgres;       /* kind="postgres": fingerprint_pg's classes, else pt's (MySQL) */
     PyObject *fp_ids;   /* fingerprint bytes -> class id */
     PyObject *fps;      /* class id -> fingerprint bytes */
     Py_ssize_t max_classes;
@@ -1143,7 +1150,7 @@ static int32_t class_of(ClassTable *t, const char *q, Py_ssize_t n) {
             slot = (slot + 1) & (QCACHE_SLOTS - 1);
         }
     }
-    PyObject *fp = fingerprint_bytes(q, n);
+    PyObject *fp = t->postgres ? fingerprint_pg_bytes(q, n) : fingerprint_bytes(q, n);
     if (fp == Py_None) {
         Py_DECREF(fp);
         fp = PyObject_CallFunction(t->fallback, "y#", q, n);
@@ -1176,10 +1183,16 @@ static int32_t class_of(ClassTable *t, const char *q, Py_ssize_t n) {
 }
 
 static int ClassTable_init(ClassTable *t, PyObject *args, PyObject *kw) {
-    static char *names[] = {"fallback", "max_classes", NULL};
+    static char *names[] = {"fallback", "max_classes", "kind", NULL};
     PyObject *fallback;
     Py_ssize_t max_classes = 50000;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|n", names, &fallback, &max_classes)) return -1;
+    const char *kind = "mysql";
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|n$s", names, &fallback, &max_classes, &kind)) return -1;
+    if (strcmp(kind, "mysql") != 0 && strcmp(kind, "postgres") != 0) {
+        PyErr_SetString(PyExc_ValueError, "ClassTable kind: 'mysql' or 'postgres'");
+        return -1;
+    }
+    t->postgres = strcmp(kind, "postgres") == 0;
     Py_INCREF(fallback);
     Py_XSETREF(t->fallback, fallback);
     t->max_classes = max_classes;
@@ -1213,7 +1226,8 @@ static PyTypeObject ClassTableType = {
     .tp_name = "dagster_project.slowlog._speedups.ClassTable",
     .tp_basicsize = sizeof(ClassTable),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "query text -> class id, by pt's fingerprint; bounded (cleared when full)",
+    .tp_doc = "query text -> class id, by pt's fingerprint (kind='mysql') or fingerprint_pg (kind='postgres'); "
+              "bounded (cleared when full)",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)ClassTable_init,
     .tp_dealloc = (destructor)ClassTable_dealloc,
@@ -1351,6 +1365,8 @@ static PyObject *py_mysql_columns(PyObject *self, PyObject *args) {
     return result;
 }
 
+#include "_speedups_pg.c"
+
 static PyObject *py_fingerprint(PyObject *self, PyObject *arg) {
     char *s;
     Py_ssize_t n;
@@ -1364,6 +1380,10 @@ static PyMethodDef methods[] = {
      "pt-query-digest fingerprint of a query given as bytes; None when the Python path must decide."},
     {"mysql_starts", py_mysql_starts, METH_VARARGS, "Entry start offsets of a MySQL slow log buffer."},
     {"mysql_columns", py_mysql_columns, METH_VARARGS, "Parse a run of common-shape entries into Arrow column buffers."},
+    {"fingerprint_pg_bytes", py_fingerprint_pg, METH_O,
+     "fingerprint_pg_cached of a query given as UTF-8 bytes; None when the Python path must decide."},
+    {"pg_starts", py_pg_starts, METH_VARARGS, "Entry starts of a PostgreSQL stderr buffer (RDS prefix); None: undecided."},
+    {"pg_region", py_pg_region, METH_VARARGS, "Classify, pair and build the event columns of consecutive PostgreSQL entries."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1371,6 +1391,7 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_speedups", NULL, -1
 
 PyMODINIT_FUNC PyInit__speedups(void) {
     if (PyType_Ready(&ClassTableType) < 0) return NULL;
+    if (!(PG_UNNAMED = PyBytes_FromString("<unnamed>"))) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     Py_INCREF(&ClassTableType);

@@ -1,11 +1,16 @@
-"""`slowlog`: digest, parse and fetch slow logs from the command line (no Dagster needed)."""
+"""`slowlog`: digest and parse slow logs from the command line (no Dagster needed).
+
+The core knows nothing of the package around it: commands that need more than the core (``fetch``:
+boto3 and the log sources) are added by ``dagster_project/cli.py``, which is what the ``slowlog``
+console script runs, through ``build_parser(extensions)``."""
 from __future__ import annotations
 
 import argparse
 import json
 import os
 import sys
-from datetime import date
+
+from .engines import ENGINES
 
 DESCRIPTION = """\
 Slow-query logs in, pt-query-digest-grade answers out.
@@ -14,9 +19,7 @@ Slow-query logs in, pt-query-digest-grade answers out.
   slowlog digest --format table slow.log.gz     a profile for people (top classes by total time)
   slowlog parse slow.log --out data/events --instance db-1
                                                 events as hive-partitioned Parquet
-  slowlog fetch rds --instance db-1 --date 2026-11-24 --out raw/
-                                                download a day's slow logs from RDS, byte-identical
-
+{more}
 Engines: MySQL/MariaDB/Percona/Aurora slow logs, PostgreSQL log_min_duration_statement logs,
 Redis/ElastiCache/MemoryDB slow logs (JSON). Files may be gzip-compressed; '-' reads stdin.
 """
@@ -191,39 +194,13 @@ def cmd_parse(args) -> int:
     return 0
 
 
-def cmd_fetch(args) -> int:
-    from ..sources import fetch as fetch_mod  # the sources need boto3, not Dagster
-
-    day = _parse_day(args.date) if getattr(args, "date", None) else None
-    if args.provider == "rds":
-        try:
-            results = fetch_mod.fetch_rds(args.instance, day, args.out, region=args.region,
-                                          endpoint_url=args.endpoint_url, max_attempts=args.max_attempts)
-        except fetch_mod.NoFilesForDay as e:
-            print(f"slowlog: {e}", file=sys.stderr)  # a day without files is no error: say which have some
-            results = []
-    else:
-        results = fetch_mod.fetch_cloudwatch(args.log_group, day, args.out, region=args.region,
-                                             endpoint_url=args.endpoint_url)
-    out = [{"path": str(r.path), "bytes": r.bytes, "portions": r.portions, "retries": r.retries,
-            "truncated_markers": r.truncated_markers} for r in results]
-    json.dump({"files": out}, sys.stdout, indent=1)
-    sys.stdout.write("\n")
-    return 0
-
-
-def _parse_day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise CliError(f"--date {text!r}: expected YYYY-MM-DD") from None
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="slowlog", description=DESCRIPTION,
+def build_parser(extensions: tuple = ()) -> argparse.ArgumentParser:
+    """The core's commands (digest, parse); each of `extensions` adds more to the subparsers."""
+    more = "".join(getattr(extend, "usage", "") for extend in extensions)
+    p = argparse.ArgumentParser(prog="slowlog", description=DESCRIPTION.format(more=more),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    engines = ["auto", "mysql", "postgres", "redis"]
+    engines = ["auto", *ENGINES]
 
     d = sub.add_parser("digest", help="aggregate query classes (pt-query-digest's profile)",
                        description="Group events by query fingerprint (pt-query-digest-compatible checksum) "
@@ -248,21 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     pa_.add_argument("-q", "--quiet", action="store_true")
     pa_.set_defaults(func=cmd_parse)
 
-    f = sub.add_parser("fetch", help="download raw slow logs (RDS API or CloudWatch Logs)")
-    fsub = f.add_subparsers(dest="provider", metavar="SOURCE", required=True)
-    r = fsub.add_parser("rds", help="DescribeDBLogFiles + DownloadDBLogFilePortion (full Marker loop)")
-    r.add_argument("--instance", required=True, metavar="ID")
-    r.add_argument("--date", metavar="YYYY-MM-DD",
-                   help="UTC day (default: every slow-log file the instance has now)")
-    c = fsub.add_parser("cloudwatch", help="FilterLogEvents on /aws/rds/instance/<id>/slowquery")
-    c.add_argument("--log-group", required=True, metavar="G")
-    c.add_argument("--date", required=True, metavar="YYYY-MM-DD")
-    for sp in (r, c):
-        sp.add_argument("--out", required=True, metavar="DIR")
-        sp.add_argument("--region", default=None)
-        sp.add_argument("--endpoint-url", default=None, help="e.g. a local endpoint for tests")
-        sp.add_argument("--max-attempts", type=int, default=10, help="retries on throttling")
-        sp.set_defaults(func=cmd_fetch)
+    for extend in extensions:  # commands of the package around the core (dagster_project/cli.py: fetch)
+        extend(sub)
     return p
 
 
@@ -276,9 +240,9 @@ def _lean_memory_pool() -> None:
         pass
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, extensions: tuple = ()) -> int:
     _lean_memory_pool()
-    parser = build_parser()
+    parser = build_parser(extensions)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -313,7 +277,7 @@ class _NoPandas:
         return None
 
 
-def run() -> None:
+def run(extensions: tuple = ()) -> None:
     """Console-script entry: exit without running C++ static destructors, which can race with
     Arrow's thread pool at interpreter shutdown ("terminate called without an active exception")."""
     if "pandas" not in sys.modules:
@@ -326,7 +290,7 @@ def run() -> None:
     import gc
 
     gc.disable()
-    code = main()
+    code = main(None, extensions)
     try:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -41,7 +41,6 @@ EVENT_SCHEMA = pa.schema(
 
 COLUMNS = tuple(EVENT_SCHEMA.names)
 NUMERIC_METRICS = ("query_time", "lock_time", "rows_sent", "rows_examined")
-ENGINES = ("mysql", "postgres", "redis")
 
 
 def empty_table() -> pa.Table:

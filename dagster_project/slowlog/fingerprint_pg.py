@@ -403,7 +403,7 @@ def fingerprint_pg(query: str) -> str:
 # dollar-quote tag) is lexically a number whatever its value: replacing it by "1" (a lone "0" is
 # kept, so 0x.. / 0o.. / 0b.. prefixes stay what they were) changes no token boundary and no token
 # kind, hence not the fingerprint. Double-quoted identifiers keep their digits verbatim: queries with
-# a '"' are not masked. tests/unit/test_postgres_formats.py checks the identity on the corpora.
+# a '"' are not masked. tests/slowlog/engines/test_postgres_formats.py checks the identity on the corpora.
 _NUMBER_RUN = re.compile(r"(?<![\w$])(?!0(?![0-9]))[0-9]+")
 _MASKED: dict[str, str] = {}
 _MASKED_MAX = 50_000  # entries, and at most _MASKED_CHARS characters of keys: memory stays bounded

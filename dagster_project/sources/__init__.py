@@ -5,6 +5,7 @@
 - :class:`LocalLogSource` — a folder or ``s3://bucket/prefix`` laid out like RDS
 """
 
+from .aws_client import make_boto_config, make_client
 from .base import (
     TRUNCATION_MARKER,
     DownloadResult,
@@ -17,7 +18,7 @@ from .base import (
 from .cloudwatch import CloudWatchLogSource
 from .fetch import fetch_cloudwatch, fetch_rds
 from .local import LocalLogSource
-from .rds import RDSLogSource, make_boto_config
+from .rds import RDSLogSource
 
 __all__ = [
     "TRUNCATION_MARKER",
@@ -31,6 +32,7 @@ __all__ = [
     "CloudWatchLogSource",
     "LocalLogSource",
     "make_boto_config",
+    "make_client",
     "fetch_rds",
     "fetch_cloudwatch",
 ]

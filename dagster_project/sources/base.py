@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import abc
 import datetime as _dt
+import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +29,10 @@ __all__ = [
     "day_from_name",
     "day_of_ms",
     "atomic_writer",
+    "CountingWriter",
     "count_markers",
     "download_concurrently",
+    "DownloadSlots",
     "is_live",
     "LIVE_FILE_NAMES",
     "DEFAULT_MAX_CONCURRENT_DOWNLOADS",
@@ -160,35 +163,75 @@ def day_window_ms(day: _dt.date) -> tuple[int, int]:
     return start_ms, start_ms + 86_400_000 - 1
 
 
-def coerce_day(day: _dt.date | str | None) -> _dt.date | None:
-    if day is None or isinstance(day, _dt.date) and not isinstance(day, _dt.datetime):
-        return day  # type: ignore[return-value]
-    if isinstance(day, _dt.datetime):
-        return day.date()
-    return _dt.date.fromisoformat(str(day))
-
-
 def count_markers(data: bytes, carry: bytes = b"") -> tuple[int, bytes]:
     """Count TRUNCATION_MARKER in ``carry + data``; return (count, new carry) for streaming use.
 
-    The carry is the tail that could hold the start of a marker split across chunks.
+    The carry is the tail that could hold the start of a marker split across chunks. (Markers inside
+    ``data`` and those across the seam are counted apart: no copy of a 1 MB chunk per call.)
     """
-    buf = carry + data
-    n = buf.count(TRUNCATION_MARKER_BYTES)
     keep = len(TRUNCATION_MARKER_BYTES) - 1  # shorter than a marker: nothing counted twice
-    tail = buf[-keep:] if len(buf) > keep else buf
+    n = data.count(TRUNCATION_MARKER_BYTES)
+    if carry:
+        n += (carry + data[:keep]).count(TRUNCATION_MARKER_BYTES)
+    tail = data[-keep:] if len(data) >= keep else (carry + data)[-keep:]
     return n, tail
 
 
+class CountingWriter:
+    """A raw file being written: what every source reports of a download (bytes, chunks that
+    carried data, RDS truncation markers, SHA-256), counted as the chunks go by."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self._fh = fh
+        self.reset(truncate=False)
+
+    def reset(self, truncate: bool = True) -> None:
+        """Start the file again (a fallback download of the same attempt)."""
+        if truncate:
+            self._fh.seek(0)
+            self._fh.truncate()
+        self.bytes = self.chunks = self.markers = 0
+        self._carry = b""
+        self._hash = hashlib.sha256()
+
+    def write(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        self._fh.write(chunk)
+        self._hash.update(chunk)
+        self.bytes += len(chunk)
+        self.chunks += 1
+        n, self._carry = count_markers(chunk, self._carry)
+        self.markers += n
+
+    def copy(self, chunks: Iterable[bytes]) -> "CountingWriter":
+        for chunk in chunks:
+            self.write(chunk)
+        return self
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+    def result(self, path: Path, **outcome) -> "DownloadResult":
+        """The DownloadResult of this file (``outcome``: retries, restarts, complete, log_file...;
+        ``portions`` defaults to the chunks written)."""
+        outcome.setdefault("portions", self.chunks)
+        return DownloadResult(path=path, bytes=self.bytes, truncated_markers=self.markers, sha256=self.sha256,
+                              **outcome)
+
+
 @contextmanager
-def atomic_writer(dest: Path) -> Iterator[BinaryIO]:
-    """Write ``dest`` atomically: a temp file in the same folder, fsync, then ``os.replace``."""
+def atomic_writer(dest: Path) -> Iterator[CountingWriter]:
+    """Write ``dest`` atomically: a temp file in the same folder, fsync, then ``os.replace``; an
+    exception inside leaves the previous ``dest`` (if any) as it was. The one atomic file writer
+    of the log sources."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            yield fh
+            yield CountingWriter(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, dest)
@@ -214,20 +257,117 @@ class LogSource(abc.ABC):
     def download(self, log_file: LogFile, dest_dir: str | os.PathLike[str]) -> DownloadResult:
         """Download ``log_file`` to ``dest_dir / log_file.local_name``, atomically and idempotently."""
 
-    def download_all(
-        self,
-        instance: str,
-        day: _dt.date | str | None,
-        dest_dir: str | os.PathLike[str],
-        on_result: Callable[[DownloadResult], None] | None = None,
-    ) -> list[DownloadResult]:
-        results = []
-        for lf in self.list_files(instance, day):
-            res = self.download(lf, dest_dir)
-            if on_result is not None:
-                on_result(res)
-            results.append(res)
-        return results
+    def gate_calls(self, slots: "DownloadSlots | None") -> bool:
+        """Make every API call of this source hold one of ``slots`` while it is in flight (None:
+        stop). True when the source has such calls; a source without (files copied from a folder)
+        returns False, and its callers hold a slot per file instead."""
+        return False
+
+
+class DownloadSlots:
+    """At most ``n`` calls (or downloads) in flight across every process that names the same
+    ``key`` on this machine (a run's download steps under the multiprocess executor): one lock file
+    per slot, held with ``flock`` while a call is in flight, released by the kernel if the process
+    dies.
+
+    Why not an equal share per step: steps start and end at different times (a process each), so a
+    fixed share leaves most of the budget idle at the start and end of a run; with shared slots the
+    first step to start uses the whole budget and hands slots over as the others arrive.
+    """
+
+    def __init__(self, key: str, n: int, folder: str | os.PathLike[str] | None = None) -> None:
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", key)[:120] or "default"
+        self.n = max(1, int(n))
+        base = Path(folder or Path(tempfile.gettempdir()) / "slowlog-download-slots")
+        self.folder = base / safe
+        if not self.folder.is_dir():
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._remove_stale(base, keep=self.folder)
+
+    @staticmethod
+    def _remove_stale(base: Path, keep: Path, max_age_s: float = 2 * 86400) -> None:
+        """Slot folders of runs long over (a few empty files each) go when a new run makes its own."""
+        import shutil
+        import time
+
+        now = time.time()
+        for old in base.iterdir():
+            try:
+                if old != keep and old.is_dir() and now - old.stat().st_mtime > max_age_s:
+                    shutil.rmtree(old, ignore_errors=True)
+            except OSError:
+                pass
+
+    def acquire(self) -> int:
+        """A free slot's locked file descriptor. When none is free, wait on one slot chosen at
+        random (``flock`` blocks in the kernel and wakes the waiter as soon as that slot is
+        released: no polling, and with many waiters every slot has some)."""
+        import fcntl
+        import random
+
+        order = list(range(self.n))
+        random.shuffle(order)  # spread the holders and the waiters over the slots
+        tries = order + [order[0]]  # every slot once without waiting, then wait on one
+        for i, k in enumerate(tries):
+            fd = os.open(self.folder / f"slot-{k:03d}", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX if i == len(tries) - 1 else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            except BaseException:
+                os.close(fd)
+                raise
+            return fd
+        raise AssertionError("unreachable: the last try blocks until it gets its slot")
+
+    @staticmethod
+    def release(fd: int) -> None:
+        import fcntl
+
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Hold a slot for the length of the ``with`` block."""
+        fd = self.acquire()
+        try:
+            yield
+        finally:
+            self.release(fd)
+
+    def attach(self, client) -> Callable[[], None]:
+        """Gate every HTTP attempt of a botocore client: a slot is taken just before a request is
+        sent and given back as soon as its answer (or error) is in, before botocore decides on a
+        retry and sleeps its back-off, so a throttled call waiting to retry holds no slot. Returns
+        the function that detaches the gate."""
+        import threading
+
+        held = threading.local()
+
+        def before_send(**_):
+            if getattr(held, "fd", None) is None:
+                held.fd = self.acquire()
+
+        def after_attempt(**_):  # botocore emits needs-retry after every attempt, success included
+            fd = getattr(held, "fd", None)
+            if fd is not None:
+                held.fd = None
+                self.release(fd)
+
+        events = client.meta.events
+        ids = (f"slowlog-slot-take-{id(self)}", f"slowlog-slot-give-{id(self)}")
+        events.register("before-send", before_send, unique_id=ids[0])
+        events.register("needs-retry", after_attempt, unique_id=ids[1])
+
+        def detach() -> None:
+            events.unregister("before-send", unique_id=ids[0])
+            events.unregister("needs-retry", unique_id=ids[1])
+
+        return detach
 
 
 def download_concurrently(
@@ -235,11 +375,13 @@ def download_concurrently(
     files: list[LogFile],
     max_concurrent: int = DEFAULT_MAX_CONCURRENT_DOWNLOADS,
     on_done: Callable[[LogFile, DownloadResult | None, BaseException | None], None] | None = None,
+    slots: DownloadSlots | None = None,
 ) -> list[tuple[LogFile, DownloadResult | None, BaseException | None]]:
     """Run ``download(log_file)`` for every file with at most ``max_concurrent`` in flight (threads:
     the work is waiting on the network). One file failing does not stop the others: each outcome is
     ``(log_file, result, None)`` or ``(log_file, None, error)``, in the order of ``files``.
-    ``on_done`` is called as each one finishes (from the calling thread)."""
+    ``on_done`` is called as each one finishes (from the calling thread). With ``slots``, each
+    download also holds one of them (a budget shared with other processes)."""
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
     outcomes: dict[int, tuple[LogFile, DownloadResult | None, BaseException | None]] = {}
@@ -247,6 +389,13 @@ def download_concurrently(
         return []
     workers = max(1, min(int(max_concurrent or 1), len(files)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slowlog-download") as pool:
+        if slots is not None:
+            inner = download
+
+            def download(log_file: LogFile) -> DownloadResult:
+                with slots.hold():
+                    return inner(log_file)
+
         futures = {pool.submit(download, lf): i for i, lf in enumerate(files)}
         for future in as_completed(futures):
             i = futures[future]

@@ -12,7 +12,6 @@ The day's events are sorted in memory (one day of one instance's slow log).
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import os
 import re
 import time
@@ -20,18 +19,18 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from dagster_project.days import to_date_or_none
+
 from .base import (
     DownloadResult,
     LogFile,
     LogSource,
     LogSourceError,
     atomic_writer,
-    coerce_day,
-    count_markers,
     day_of_ms,
     day_window_ms,
 )
-from .rds import RetryingCaller, _Counters
+from .aws_retry import BotocoreSource, CallCounters, RetryingCaller
 
 __all__ = [
     "CloudWatchLogSource",
@@ -78,7 +77,7 @@ def _not_found(exc: BaseException) -> bool:
     return (resp.get("Error") or {}).get("Code") == "ResourceNotFoundException"
 
 
-class CloudWatchLogSource(LogSource):
+class CloudWatchLogSource(BotocoreSource, LogSource):
     """Slow-log files rebuilt from CloudWatch Logs.
 
     ``client``: a boto3 ``logs`` client. ``log_groups``: optional ``{instance: [group, ...]}``
@@ -125,7 +124,7 @@ class CloudWatchLogSource(LogSource):
         return f"{base}.{day.isoformat()}.cloudwatch"
 
     # ------------------------------------------------------------------ listing
-    def _streams(self, log_group: str, counters: _Counters) -> list[dict] | None:
+    def _streams(self, log_group: str, counters: CallCounters) -> list[dict] | None:
         kwargs: dict[str, Any] = {"logGroupName": log_group}
         out: list[dict] = []
         seen: set[str] = set()
@@ -147,9 +146,9 @@ class CloudWatchLogSource(LogSource):
         self, log_group: str, day: _dt.date | str | None = None, instance: str | None = None
     ) -> list[LogFile]:
         """One LogFile per UTC day with events in ``log_group`` (only ``day`` when given)."""
-        day = coerce_day(day)
+        day = to_date_or_none(day)
         instance = instance or instance_of_group(log_group)
-        streams = self._streams(log_group, _Counters())
+        streams = self._streams(log_group, CallCounters())
         if not streams:
             return []
         # (first event, last event or ingestion: lastEventTimestamp lags up to an hour) per stream
@@ -207,9 +206,9 @@ class CloudWatchLogSource(LogSource):
         return out
 
     # ------------------------------------------------------------------ download
-    def iter_events(self, log_group: str, day: _dt.date, counters: _Counters | None = None) -> Iterable[dict]:
+    def iter_events(self, log_group: str, day: _dt.date, counters: CallCounters | None = None) -> Iterable[dict]:
         """Events of the day window, page by page, as FilterLogEvents returns them (one dict per page)."""
-        counters = counters if counters is not None else _Counters()
+        counters = counters if counters is not None else CallCounters()
         start, end = day_window_ms(day)
         kwargs: dict[str, Any] = {"logGroupName": log_group, "startTime": start, "endTime": end}
         if self.page_limit:
@@ -232,7 +231,7 @@ class CloudWatchLogSource(LogSource):
             raise LogSourceError(f"no CloudWatch log group for {log_file.name!r}")
         if log_file.day is None:
             raise LogSourceError(f"CloudWatch file {log_file.name!r} has no day")
-        counters = _Counters()
+        counters = CallCounters()
         events: list[tuple[int, str, int, bytes]] = []
         seen_ids: set[str] = set()
         portions = 0
@@ -263,22 +262,6 @@ class CloudWatchLogSource(LogSource):
             raise
         events.sort(key=lambda e: (e[0], e[1], e[2]))
         dest = Path(dest_dir) / log_file.local_name
-        total = markers = 0
-        carry = b""
-        h = hashlib.sha256()
-        with atomic_writer(dest) as fh:
-            for _, _, _, data in events:
-                fh.write(data)
-                h.update(data)
-                total += len(data)
-                n, carry = count_markers(data, carry)
-                markers += n
-        return DownloadResult(
-            path=dest,
-            bytes=total,
-            portions=portions,
-            retries=counters.retries,
-            truncated_markers=markers,
-            log_file=log_file,
-            sha256=h.hexdigest(),
-        )
+        with atomic_writer(dest) as out:
+            out.copy(data for _, _, _, data in events)
+        return out.result(dest, portions=portions, retries=counters.retries, log_file=log_file)

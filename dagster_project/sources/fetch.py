@@ -6,32 +6,14 @@ import datetime as _dt
 import os
 from typing import Any
 
-from .base import DEFAULT_MAX_CONCURRENT_DOWNLOADS, DownloadResult, coerce_day, download_concurrently
+from dagster_project.days import to_date_or_none
+
+from .base import DEFAULT_MAX_CONCURRENT_DOWNLOADS, DownloadResult, download_concurrently
 from .cloudwatch import CloudWatchLogSource, instance_of_group
-from .rds import RDSLogSource, make_boto_config
+from .aws_client import make_client
+from .rds import RDSLogSource
 
-__all__ = ["fetch_rds", "fetch_cloudwatch", "make_client", "NoFilesForDay"]
-
-
-def make_client(
-    service: str,
-    region: str | None = None,
-    endpoint_url: str | None = None,
-    max_attempts: int = 10,
-    retry_mode: str = "standard",
-    **session_kwargs: Any,
-) -> Any:
-    """A boto3 client with botocore retries (standard mode by default); credentials from the usual
-    chain (env, profile, instance role) unless given in ``session_kwargs``."""
-    import boto3
-
-    session = boto3.session.Session(**session_kwargs)
-    return session.client(
-        service,
-        region_name=region,
-        endpoint_url=endpoint_url,
-        config=make_boto_config(max_attempts=max_attempts, mode=retry_mode),
-    )
+__all__ = ["fetch_rds", "fetch_cloudwatch", "NoFilesForDay"]
 
 
 class NoFilesForDay(LookupError):
@@ -59,11 +41,11 @@ def fetch_rds(
     Files keep their RDS names without the ``slowquery/`` / ``error/`` prefix. A day that no file
     covers raises :class:`NoFilesForDay` naming the days that have files.
     """
-    client = make_client("rds", region, endpoint_url, max_attempts, retry_mode)
+    client = make_client("rds", region=region, endpoint_url=endpoint_url, max_attempts=max_attempts, retry_mode=retry_mode)
     source = RDSLogSource(client)
     os.makedirs(out_dir, exist_ok=True)
     files = source.list_files(instance)
-    wanted = coerce_day(day)
+    wanted = to_date_or_none(day)
     if wanted is not None:
         chosen = [lf for lf in files if lf.day == wanted]
         if not chosen:
@@ -86,8 +68,8 @@ def fetch_cloudwatch(
     retry_mode: str = "standard",
 ) -> list[DownloadResult]:
     """Rebuild the raw file(s) of ``log_group`` for ``day`` (every day with events when None)."""
-    client = make_client("logs", region, endpoint_url, max_attempts, retry_mode)
+    client = make_client("logs", region=region, endpoint_url=endpoint_url, max_attempts=max_attempts, retry_mode=retry_mode)
     source = CloudWatchLogSource(client)
     os.makedirs(out_dir, exist_ok=True)
-    files = source.list_group_files(log_group, coerce_day(day), instance=instance_of_group(log_group))
+    files = source.list_group_files(log_group, to_date_or_none(day), instance=instance_of_group(log_group))
     return [source.download(lf, out_dir) for lf in files]

@@ -12,30 +12,53 @@ the parser detects it). Hidden files and ``*.part`` temp files are ignored.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from dagster_project.days import to_date_or_none
+
 from .base import (
     DownloadResult,
     LogFile,
     LogSource,
+    LIVE_FILE_NAMES,
     LogSourceError,
     atomic_writer,
-    coerce_day,
-    count_markers,
     day_from_name,
     day_of_ms,
+    engine_of,
 )
 from .rds import classify_rds_name
 
-__all__ = ["LocalLogSource", "classify_local_name", "split_s3_uri"]
+__all__ = ["LocalLogSource", "classify_local_name", "guess_engines", "instance_folders", "split_s3_uri"]
 
 _CHUNK = 1 << 20
-_LIVE_NAMES = {"mysql-slowquery.log", "postgresql.log", "slow.log", "mysql-slow.log"}
+
+
+def instance_folders(root: str) -> list[str]:
+    """Every (non-hidden, non-underscore) instance folder under a local root; none for S3 or a
+    missing folder (an S3 estate names its instances)."""
+    base = Path(root)
+    if "://" in root or not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+
+def guess_engines(root: str, instances: list[str]) -> dict[str, str]:
+    """Engine per instance from the file names in its local folder (``postgresql.log*`` -> postgres,
+    ``*redis*`` -> redis), for the instances whose files agree on one engine other than mysql (the
+    default, left out)."""
+    engines: dict[str, str] = {}
+    for instance in instances:
+        folder = Path(root) / instance
+        found = {engine_of(p.name) for p in folder.rglob("*") if p.is_file()} if folder.is_dir() else set()
+        found.discard(None)
+        if len(found) == 1 and found != {"mysql"}:
+            engines[instance] = found.pop()
+    return engines
 _COMPRESSED = re.compile(r"\.(gz|gzip)$")
 
 
@@ -64,7 +87,7 @@ def classify_local_name(rel: str, last_written_ms: int) -> _dt.date | None | boo
     day = day_from_name(_COMPRESSED.sub("", base))
     if day is not None:
         return day
-    if _COMPRESSED.sub("", base) in _LIVE_NAMES:
+    if _COMPRESSED.sub("", base) in LIVE_FILE_NAMES:
         return day_of_ms(last_written_ms) if last_written_ms else None
     return False
 
@@ -88,9 +111,9 @@ class LocalLogSource(LogSource):
     @property
     def s3(self) -> Any:
         if self._s3 is None:
-            import boto3
+            from .aws_client import make_client
 
-            self._s3 = boto3.client("s3")
+            self._s3 = make_client("s3")
         return self._s3
 
     def _key(self, *parts: str) -> str:
@@ -108,10 +131,7 @@ class LocalLogSource(LogSource):
                 for cp in page.get("CommonPrefixes") or []:
                     out.append(cp["Prefix"][len(pfx):].strip("/"))
             return sorted(out)
-        root = Path(self.root)
-        if not root.is_dir():
-            return []
-        return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        return instance_folders(str(self.root))
 
     def _iter_entries(self, instance: str) -> Iterator[tuple[str, int, int, str]]:
         """(relative name, size, last_written ms, ref) for every object of the instance."""
@@ -140,7 +160,7 @@ class LocalLogSource(LogSource):
                 yield p.relative_to(base).as_posix(), st.st_size, int(st.st_mtime * 1000), str(p)
 
     def list_files(self, instance: str, day: _dt.date | str | None = None) -> list[LogFile]:
-        day = coerce_day(day)
+        day = to_date_or_none(day)
         out = []
         for rel, size, ms, ref in self._iter_entries(instance):
             d = classify_local_name(rel, ms)
@@ -168,9 +188,6 @@ class LocalLogSource(LogSource):
         restarts = 0
         retries = 0
         while True:
-            total = portions = markers = 0
-            carry = b""
-            h = hashlib.sha256()
             with atomic_writer(dest) as out:
                 if self.is_s3:
                     try:
@@ -184,43 +201,21 @@ class LocalLogSource(LogSource):
                     before = (obj.get("ETag"), int(obj.get("ContentLength") or 0))
                     reader = obj["Body"]
                     try:
-                        for chunk in iter(lambda: reader.read(_CHUNK), b""):
-                            out.write(chunk)
-                            h.update(chunk)
-                            total += len(chunk)
-                            portions += 1
-                            n, carry = count_markers(chunk, carry)
-                            markers += n
+                        out.copy(iter(lambda: reader.read(_CHUNK), b""))
                     finally:
                         reader.close()
                     # one GET is one consistent object version
-                    changed = total != before[1]
+                    changed = out.bytes != before[1]
                 else:
                     try:
                         st0 = os.stat(ref)
                         with open(ref, "rb") as src:
-                            for chunk in iter(lambda: src.read(_CHUNK), b""):
-                                out.write(chunk)
-                                h.update(chunk)
-                                total += len(chunk)
-                                portions += 1
-                                n, carry = count_markers(chunk, carry)
-                                markers += n
+                            out.copy(iter(lambda: src.read(_CHUNK), b""))
                         st1 = os.stat(ref)
                     except FileNotFoundError as exc:
                         raise LogSourceError(f"local log file not found: {ref}") from exc
-                    changed = (st0.st_size, st0.st_mtime_ns) != (st1.st_size, st1.st_mtime_ns) or total != st1.st_size
+                    changed = (st0.st_size, st0.st_mtime_ns) != (st1.st_size, st1.st_mtime_ns) or out.bytes != st1.st_size
             if changed and restarts < self.max_restarts:
                 restarts += 1
                 continue
-            return DownloadResult(
-                path=dest,
-                bytes=total,
-                portions=portions,
-                retries=retries,
-                truncated_markers=markers,
-                restarts=restarts,
-                complete=not changed,
-                log_file=log_file,
-                sha256=h.hexdigest(),
-            )
+            return out.result(dest, retries=retries, restarts=restarts, complete=not changed, log_file=log_file)

@@ -126,6 +126,11 @@ class RDSApiServer:
         self.max_in_flight = int(max_in_flight)
         self.in_flight = 0
         self.peak_in_flight = 0
+        #: the same per action ("DownloadDBLogFilePortion", "DescribeDBLogFiles")
+        self.peak_in_flight_by_action: dict[str, int] = {}
+        self._in_flight_by_action: dict[str, int] = {}
+        #: (received, answered, action, instance) of every call, in the order they were answered
+        self.timeline: list[tuple[float, float, str, str]] = []
         self.capped = 0  # calls throttled by max_in_flight
         #: monotonic times of the first call received and of the last answer sent
         self.first_call_at: float | None = None
@@ -135,7 +140,7 @@ class RDSApiServer:
         self.binary = binary
         self._growth: dict[tuple[str, str], list[bytes]] = {}
         self._cache: dict[tuple[str, str], tuple[bytes, bool, bytes]] = {}
-        self._escaped: dict[tuple[str, str, int, int], tuple[bytes, str]] = {}
+        self._escaped: dict[tuple[str, str, int, int], tuple[bytes, bytes]] = {}
         self._rewrites: dict[int, tuple[str, str, bytes]] = {}
         self._marker_breaks: set[int] = set()
         #: every request received: {"Action": ..., params..., "_status": http status}
@@ -190,11 +195,18 @@ class RDSApiServer:
         return self._files.get(instance)
 
     def prepare(self) -> None:
-        """Compute what every file is served as now (benchmarks: the server's own work off the clock)."""
+        """Compute what every file is served as now, and the escaped XML text of each portion a
+        whole-file download asks for (benchmarks: the server's own work off the clock, so that on
+        2 cores it does not compete with the code under test for CPU)."""
         with self._lock:
             for instance, files in self._files.items():
                 for name, f in files.items():
-                    self._served_cached(instance, name, f.content)
+                    _, data = self._served_cached(instance, name, f.content)
+                    offset = 0
+                    while offset < len(data):
+                        end = self._cut(data, offset)
+                        self._escaped_portion(instance, name, data, offset, end)
+                        offset = end
 
     def raw_files(self, instance: str) -> list[str]:
         """Names of the slow-query log files the server holds for ``instance``."""
@@ -307,12 +319,17 @@ class RDSApiServer:
         return [c for c in self.calls if c.get("Action") == "DownloadDBLogFilePortion" and c.get("LogFileName") == name]
 
     # ------------------------------------------------------------------ request handling
-    def handle(self, params: dict[str, str]) -> tuple[int, str]:
+    def handle(self, params: dict[str, str]) -> tuple[int, str | bytes]:
         with self._lock:
             if self.first_call_at is None:
                 self.first_call_at = time.monotonic()
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            action = params.get("Action", "")
+            started = time.monotonic()
+            self._in_flight_by_action[action] = self._in_flight_by_action.get(action, 0) + 1
+            self.peak_in_flight_by_action[action] = max(self.peak_in_flight_by_action.get(action, 0),
+                                                        self._in_flight_by_action[action])
             over_cap = bool(self.max_in_flight) and self.in_flight > self.max_in_flight
         try:
             if over_cap:
@@ -329,9 +346,11 @@ class RDSApiServer:
         finally:
             with self._lock:
                 self.in_flight -= 1
+                self._in_flight_by_action[action] -= 1
                 self.last_answer_at = time.monotonic()
+                self.timeline.append((started, self.last_answer_at, action, params.get("DBInstanceIdentifier", "")))
 
-    def _handle(self, params: dict[str, str]) -> tuple[int, str]:
+    def _handle(self, params: dict[str, str]) -> tuple[int, str | bytes]:
         action = params.get("Action", "")
         with self._lock:
             call = dict(params)
@@ -421,7 +440,7 @@ class RDSApiServer:
             "DescribeDBLogFiles", f"<DescribeDBLogFiles>{details}</DescribeDBLogFiles>{marker}"
         )
 
-    def _download(self, p: dict[str, str]) -> tuple[int, str]:
+    def _download(self, p: dict[str, str]) -> tuple[int, str | bytes]:
         self.download_calls += 1
         n = self.download_calls
         instance = p.get("DBInstanceIdentifier", "")
@@ -457,14 +476,23 @@ class RDSApiServer:
             offset = int(m.group(2))
         if offset >= len(data):
             return 200, _portion("", f"{self.marker_generation}:{len(data)}", False)
-        # whole lines, at most max_portion_bytes (at least one line)
+        max_lines = int(p["NumberOfLines"]) if p.get("NumberOfLines") else None
+        end = self._cut(data, offset, max_lines)
+        pending = end < len(data)
+        out_marker = f"{self.marker_generation}:{end}"
+        if n in self._marker_breaks:
+            out_marker = f"{self.marker_generation}:0"
+        return 200, _portion("", out_marker, pending, escaped=self._escaped_portion(instance, name, data, offset, end))
+
+    def _cut(self, data: bytes, offset: int, max_lines: int | None = None) -> int:
+        """End of the portion that starts at ``offset``: whole lines, at most max_portion_bytes
+        (at least one line), or ``max_lines`` lines."""
         end = offset
         limit = offset + self.max_portion_bytes
-        max_lines = int(p["NumberOfLines"]) if p.get("NumberOfLines") else None
         lines = 0
         if max_lines is None and limit >= len(data):
-            end = len(data)  # the rest fits in one portion
-        elif max_lines is None:
+            return len(data)  # the rest fits in one portion
+        if max_lines is None:
             # the last whole line that ends within the limit, found in one search (not line by line)
             nl = data.rfind(b"\n", offset, limit)
             if nl >= offset:
@@ -479,17 +507,17 @@ class RDSApiServer:
             lines += 1
             if max_lines is not None and lines >= max_lines:
                 break
-        pending = end < len(data)
-        out_marker = f"{self.marker_generation}:{end}"
-        if n in self._marker_breaks:
-            out_marker = f"{self.marker_generation}:0"
-        # a retried portion is escaped once (keyed by the served bytes object, replaced on any change)
+        return end
+
+    def _escaped_portion(self, instance: str, name: str, data: bytes, offset: int, end: int) -> bytes:
+        """data[offset:end] as the XML text of a response, escaped once per portion (a retried or
+        re-downloaded portion is not escaped again; keyed by the served bytes, replaced on any change)."""
         key = (instance, name, offset, end)
         hit = self._escaped.get(key)
         if hit is None or hit[0] is not data:
-            hit = (data, _escape_text(data[offset:end].decode("utf-8")))
+            hit = (data, _escape_text(data[offset:end].decode("utf-8")).encode("utf-8"))
             self._escaped[key] = hit
-        return 200, _portion("", out_marker, pending, escaped=hit[1])
+        return hit[1]
 
 
 def is_binary(content: bytes) -> bool:
@@ -514,13 +542,16 @@ def _response(action: str, result_xml: str) -> str:
     )
 
 
-def _portion(text: str, marker: str, pending: bool, escaped: str | None = None) -> str:
-    return _response(
+def _portion(text: str, marker: str, pending: bool, escaped: bytes | None = None) -> bytes:
+    """The DownloadDBLogFilePortion response as bytes (the big escaped text is joined, not re-encoded)."""
+    head, _, tail = _response(
         "DownloadDBLogFilePortion",
-        f"<LogFileData>{_escape_text(text) if escaped is None else escaped}</LogFileData>"
+        "<LogFileData>\0</LogFileData>"
         f"<AdditionalDataPending>{'true' if pending else 'false'}</AdditionalDataPending>"
         f"<Marker>{_escape_text(marker)}</Marker>",
-    )
+    ).partition("\0")
+    data = _escape_text(text).encode("utf-8") if escaped is None else escaped
+    return b"".join((head.encode("utf-8"), data, tail.encode("utf-8")))
 
 
 def _error(code: str, message: str, kind: str) -> str:
@@ -544,7 +575,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, body = self.srv.handle(params)
         except Exception as exc:  # pragma: no cover - surfaced to the client as a 500
             status, body = 500, _error("InternalFailure", repr(exc), "Receiver")
-        payload = body.encode("utf-8")
+        payload = body if isinstance(body, bytes) else body.encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "text/xml; charset=UTF-8")
         self.send_header("Content-Length", str(len(payload)))

@@ -8,6 +8,9 @@ _ENGINES = {
     "postgres": ("postgres", "PostgresLogParser"),
     "redis": ("redis", "RedisSlowLogParser"),
 }
+#: The engines this package reads, in the order the CLI and the docs list them (the one home of
+#: the engine list: resources, the CLI and the event schema's docs refer to it).
+ENGINES: tuple[str, ...] = tuple(_ENGINES)
 
 
 def get_engine(name: str):

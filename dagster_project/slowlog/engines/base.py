@@ -14,10 +14,12 @@ from itertools import accumulate, chain
 from operator import itemgetter
 from typing import BinaryIO, Iterator
 
+import numpy as np
 import pyarrow as pa
 
 from ..events import EVENT_SCHEMA
 from ..fingerprint import checksum as _checksum
+from ..fingerprint import checksum_raw as _checksum_raw
 from ..fingerprint import fingerprint as _fingerprint
 
 CHUNK_SIZE = 2 << 20
@@ -207,6 +209,69 @@ def _map_array(rows, map_type) -> pa.MapArray:
                                    pa.array(values, map_type.item_type), type=map_type, mask=pa.array(mask))
 
 
+# -- the native parsers' columns (mysql_columns and pg_region in _speedups.c) -----------------------
+
+# Their column order (the C_* enum of _speedups.c); the map columns' keys and values follow.
+NATIVE_COLUMNS = ("ts", "user", "host", "ip", "db", "thread_id", "query_time", "lock_time", "rows_sent",
+                  "rows_examined", "rows_affected", "bytes_sent", "query", "source_offset", "source_length")
+_NATIVE_TYPES = tuple(pa.int64() if name == "ts" else EVENT_SCHEMA.field(name).type for name in NATIVE_COLUMNS)
+
+
+def _buffer(raw):
+    return None if raw is None else pa.py_buffer(raw)
+
+
+def _from_buffers(arrow_type, n, col) -> pa.Array:
+    bitmap, values, data = col
+    if n is None:  # map entries: as many as values
+        n = len(values) // 4 - 1 if data is not None else len(values) // 8
+    buffers = [_buffer(bitmap), pa.py_buffer(values)] + ([pa.py_buffer(data)] if data is not None else [])
+    return pa.Array.from_buffers(arrow_type, n, buffers)
+
+
+class NativeClasses:
+    """A C ClassTable (query -> class id) and its classes as fingerprint / checksum strings, each
+    class decoded and hashed once."""
+
+    def __init__(self, table) -> None:
+        self.table = table
+        self._generation = -1
+        self._fp: list[str] = []  # class id -> fingerprint text / checksum
+        self._cs: list[str] = []
+
+    def columns(self, ids: bytes) -> tuple[pa.Array, pa.Array]:
+        """The fingerprint and checksum columns of rows given as int32 class ids."""
+        table = self.table
+        if table.generation != self._generation:  # the C table was cleared (bounded): ids restarted
+            self._generation = table.generation
+            self._fp, self._cs = [], []
+        for raw in table.fps[len(self._fp):]:  # classes new since the last call
+            self._fp.append(raw.decode("utf-8", "replace"))
+            self._cs.append(_checksum_raw(raw))
+        used, local = np.unique(np.frombuffer(ids, np.int32), return_inverse=True)
+        local = pa.array(local.astype(np.int32, copy=False))
+        used = used.tolist()
+        return (pa.array([self._fp[c] for c in used], pa.string()).take(local),
+                pa.array([self._cs[c] for c in used], pa.string()).take(local))
+
+
+def native_arrays(n: int, cols, xmap, tmap, ids, classes: NativeClasses) -> dict[str, pa.Array]:
+    """A native parser's buffers as Arrow arrays (zero copy), plus fingerprint/checksum by class:
+    what RecordSink.add_arrays takes."""
+    out = {name: _from_buffers(_NATIVE_TYPES[k], n, cols[k]) for k, name in enumerate(NATIVE_COLUMNS)}
+    out["ts"] = out["ts"].view(EVENT_SCHEMA.field("ts").type)
+    # the map columns: (validity, offsets) over their key and value columns
+    for name, offsets, keys, values in (("extra", xmap, cols[15], cols[16]), ("extra_text", tmap, cols[17], cols[18])):
+        map_type = EVENT_SCHEMA.field(name).type
+        entries = pa.StructArray.from_arrays(
+            [_from_buffers(map_type.key_type, None, keys), _from_buffers(map_type.item_type, None, values)],
+            fields=[map_type.key_field, map_type.item_field])
+        out[name] = pa.Array.from_buffers(map_type, n, [_buffer(offsets[0]), pa.py_buffer(offsets[1])],
+                                          children=[entries])
+    out["fingerprint"], out["checksum"] = classes.columns(ids)
+    return out
+
+
 class EntryParser:
     """Engine hook: subclasses define entry starts, banners and how to parse one entry."""
 
@@ -326,12 +391,3 @@ def _consume(buf: bytes, cut: int, starts: list[int], parser: EntryParser, sink:
         else:
             stats.reject(buf[pos:nxt], base + pos)
     stats.events += events
-
-
-def _gap(buf: bytes, start: int, end: int, stats: ParseStats, base: int) -> None:
-    if end <= start:
-        return
-    if _BLANK.match(buf, start, end):
-        stats.skipped_bytes += end - start
-    else:
-        stats.reject(buf[start:end], base + start)

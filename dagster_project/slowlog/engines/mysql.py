@@ -7,7 +7,7 @@ lines (`# Time:` / `# User@Host:`) rather than at ";\\n#", so a garbage line or 
 trailing semicolon cannot swallow the next entry.
 
 Edge cases measured against pt-query-digest and Percona's Go parser (issue 14; tests in
-tests/unit/test_mysql_edge_cases.py): a Windows banner (`C:\\...\\mysqld.exe, Version:`) is a banner;
+tests/slowlog/engines/test_mysql_edge_cases.py): a Windows banner (`C:\\...\\mysqld.exe, Version:`) is a banner;
 a file that starts mid-entry gives no event for the headless fragment (rejected, with a sample);
 a first header line that lost its '#' is read; `# Query_time:` above `# Time:` is one entry; Percona
 Server 8's `  Tmp_tables: ...` line without '#' is a header line.
@@ -19,12 +19,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
-import numpy as np
-import pyarrow as pa
-
-from ..events import EVENT_SCHEMA
-from ..fingerprint import checksum_raw, fingerprint_raw
-from .base import EntryParser, RecordSink
+from ..fingerprint import fingerprint_raw
+from .base import EntryParser, NativeClasses, RecordSink, native_arrays
 
 # An entry starts at one of these lines (MariaDB and MySQL 5.1 omit `# Time:` when the second
 # did not change; then `# User@Host:` opens the entry).
@@ -109,10 +105,7 @@ class MySQLSlowLogParser(EntryParser):
         self._last_db = None
         self._ts_cache: dict[bytes, datetime | None] = {}
         self._banner_lines: tuple[bytes | None, list[int]] = (None, [])
-        self._classes = None  # the C path's query -> class table, made on first use
-        self._class_gen = -1
-        self._class_fp: list[str] = []  # class id -> fingerprint text / checksum
-        self._class_cs: list[str] = []
+        self._classes: NativeClasses | None = None  # the C path's query -> class table, made on first use
 
     def starts(self, buf: bytes, begin: int, end: int) -> list[int]:
         """Offsets in buf[begin:end] where an entry starts (the C scan's reference: mysql_starts).
@@ -214,38 +207,12 @@ class MySQLSlowLogParser(EntryParser):
         if _c_columns is None:
             return i, 0, 0
         if self._classes is None:
-            self._classes = _ClassTable(fingerprint_raw)
+            self._classes = NativeClasses(_ClassTable(fingerprint_raw))
         j, nbytes, n, self._last_ts, self._last_db, cols, xmap, tmap, ids = _c_columns(
-            buf, points, i, sink.base_offset, self._last_ts, self._last_db, sink.batch_rows, self._classes)
+            buf, points, i, sink.base_offset, self._last_ts, self._last_db, sink.batch_rows, self._classes.table)
         if n:
-            sink.add_arrays(n, self._arrays(n, cols, xmap, tmap, ids))
+            sink.add_arrays(n, native_arrays(n, cols, xmap, tmap, ids, self._classes))
         return j, nbytes, n
-
-    def _arrays(self, n: int, cols, xmap, tmap, ids) -> dict[str, pa.Array]:
-        """The C path's buffers as Arrow arrays (zero copy), plus fingerprint/checksum by class."""
-        out = {name: _from_buffers(_C_TYPES[k], n, cols[k]) for k, name in enumerate(_C_COLUMNS)}
-        out["ts"] = out["ts"].view(EVENT_SCHEMA.field("ts").type)
-        # the map columns: (validity, offsets) over their key and value columns
-        for name, offsets, keys, values in (("extra", xmap, cols[15], cols[16]), ("extra_text", tmap, cols[17], cols[18])):
-            map_type = EVENT_SCHEMA.field(name).type
-            entries = pa.StructArray.from_arrays(
-                [_from_buffers(map_type.key_type, None, keys), _from_buffers(map_type.item_type, None, values)],
-                fields=[map_type.key_field, map_type.item_field])
-            out[name] = pa.Array.from_buffers(map_type, n, [_buffer(offsets[0]), pa.py_buffer(offsets[1])],
-                                              children=[entries])
-        table = self._classes
-        if table.generation != self._class_gen:  # the C table was cleared (bounded): ids restarted
-            self._class_gen = table.generation
-            self._class_fp, self._class_cs = [], []
-        fps = table.fps
-        for raw in fps[len(self._class_fp):]:  # classes new since the last run: decoded and hashed once
-            self._class_fp.append(raw.decode("utf-8", "replace"))
-            self._class_cs.append(checksum_raw(raw))
-        used, local = np.unique(np.frombuffer(ids, np.int32), return_inverse=True)
-        local = pa.array(local.astype(np.int32, copy=False))
-        out["fingerprint"] = pa.array([self._class_fp[c] for c in used.tolist()], pa.string()).take(local)
-        out["checksum"] = pa.array([self._class_cs[c] for c in used.tolist()], pa.string()).take(local)
-        return out
 
     def parse_entry(self, buf: bytes, start: int, end: int, sink: RecordSink) -> bool:
         """Parse one entry; return False when it is not a slow-log entry (rejected).
@@ -456,24 +423,6 @@ class MySQLSlowLogParser(EntryParser):
             self._ts_cache.clear()
         self._ts_cache[raw] = value
         return value
-
-
-# The C path's column order (mysql_columns in _speedups.c); the map columns' keys and values follow.
-_C_COLUMNS = ("ts", "user", "host", "ip", "db", "thread_id", "query_time", "lock_time", "rows_sent", "rows_examined",
-              "rows_affected", "bytes_sent", "query", "source_offset", "source_length")
-_C_TYPES = tuple(pa.int64() if name == "ts" else EVENT_SCHEMA.field(name).type for name in _C_COLUMNS)
-
-
-def _buffer(raw):
-    return None if raw is None else pa.py_buffer(raw)
-
-
-def _from_buffers(arrow_type, n, col) -> pa.Array:
-    bitmap, values, data = col
-    if n is None:  # map entries: as many as values
-        n = len(values) // 4 - 1 if data is not None else len(values) // 8
-    buffers = [_buffer(bitmap), pa.py_buffer(values)] + ([pa.py_buffer(data)] if data is not None else [])
-    return pa.Array.from_buffers(arrow_type, n, buffers)
 
 
 def format_entry(event: dict) -> bytes:

@@ -1,0 +1,46 @@
+"""Ingestion: raw slow-log files -> ``raw/`` (byte-identical) -> ``slow_query_events`` (Parquet).
+
+The unit of work is an **instance-day**. Both assets are daily partitioned, and each is a graph
+whose run fans out into one step per instance x day of the run's partition window
+(``slow_log_files.download_instance_day[orders_db__20261124]``,
+``slow_query_events.parse_instance_day[...]``), then one summary step that records the
+materialization. So:
+
+* the run view shows which instance failed on which day; *re-execute from failure* runs only the
+  failed instance-days (plus the summary), and a run limited to some instances (config
+  ``instances``) touches nothing else;
+* the steps spread over whatever executor runs the job: processes on one machine (the
+  multiprocess executor of ``definitions.py``), Celery / Dask workers, Kubernetes pods;
+* a range run (single-run backfill of a month) fans out over every day x instance; downstream
+  daily assets (digest, publish, snapshots) start only once every unit of their day has landed.
+
+Within a download step, the instance-day's files are fetched concurrently through one client, the
+step's share of the run's ``max_concurrent_downloads`` (botocore retries with one retry quota per
+client, plus the sources' loop-level backoff: throttling slows the steps down instead of failing them).
+Within a parse step, a big unit is parsed by every core (:class:`~dagster_project.slowlog.parallel.ParallelParse`,
+the CLI's range reader), memory bounded. Every write is idempotent per day x instance.
+
+The checks beside ``slow_query_events`` read the ``_manifest.json`` each events partition carries
+(the parse statistics of its files), so they can be re-run on their own.
+
+Modules: :mod:`.units` (the instance-day and a run's units), :mod:`.raw_files` (``slow_log_files``),
+:mod:`.events` (``slow_query_events``), :mod:`.checks` (its asset checks).
+"""
+
+from dagster_project.assets.ingest.checks import (
+    CHECK_BYTES,
+    CHECK_NOT_EMPTY,
+    CHECK_REJECTED,
+    slow_query_events_checks,
+)
+from dagster_project.assets.ingest.events import slow_query_events
+from dagster_project.assets.ingest.raw_files import slow_log_files
+from dagster_project.assets.ingest.units import STEP_KIND_TAG, InstanceDay, source_instances
+
+__all__ = [
+    "CHECK_BYTES", "CHECK_NOT_EMPTY", "CHECK_REJECTED", "STEP_KIND_TAG", "InstanceDay", "ingest_assets",
+    "ingest_checks", "slow_log_files", "slow_query_events", "slow_query_events_checks", "source_instances",
+]
+
+ingest_assets = [slow_log_files, slow_query_events]
+ingest_checks = [slow_query_events_checks]

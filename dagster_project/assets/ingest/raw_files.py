@@ -1,0 +1,170 @@
+"""``slow_log_files``: the day's raw log files of every instance, byte-identical, under
+``raw/date=/instance=/``; one download step per instance-day (concurrent downloads sharing the
+run's budget), then a summary step that records the materialization."""
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+
+from dagster_project import settings
+from dagster_project.assets.common import md_table, partition_days
+from dagster_project.assets.ingest.units import STEP_KIND_TAG, InstanceDay, asset_config, plan_units, where_ran
+from dagster_project.days import to_date_or_none
+from dagster_project.partitions import daily_partitions
+from dagster_project.resources.aws import LogSourceResource
+from dagster_project.resources.warehouse import DataRootResource
+from dagster_project.sources.base import is_live
+from dagster_project.warehouse import Warehouse
+
+
+def _count(value: Any) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, (int, float)):
+        return int(value)
+    try:
+        return len(value)
+    except TypeError:
+        return 0
+
+
+def _failure(units: str, failed: list[str], total: int) -> dg.Failure:
+    return dg.Failure(
+        description=f"{units}: {len(failed)} of {total} files failed; first: {failed[0]}",
+        metadata={"failed_files": dg.MetadataValue.json(failed[:50])},
+    )
+
+
+class SlowLogFilesConfig(dg.Config):
+    """Options of a ``slow_log_files`` run."""
+
+    instances: list[str] | None = None  # a subset of the resource's instances (default: all)
+    skip_existing: bool = False  # keep raw copies whose size already equals the listed size
+
+
+@dg.op(out=dg.DynamicOut(InstanceDay), description="One output per instance x day of the run.")
+def slow_log_files_units(context: dg.OpExecutionContext, config: SlowLogFilesConfig,
+                         log_source: LogSourceResource) -> Iterator[dg.DynamicOutput]:
+    yield from plan_units(context, log_source, config.instances, config.skip_existing)
+
+
+def _download_one(log_source: LogSourceResource, log_file: Any, day: dt.date, instance: str,
+                  wh: Warehouse) -> tuple[Any, int]:
+    """Download one file into ``raw/`` atomically; returns (DownloadResult, bytes stored)."""
+    dest = f"{wh.raw_dir(day, instance)}/{log_file.local_name}"
+    if wh.root.is_local:
+        # Stage inside the partition folder (same filesystem) so the final move is one rename.
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        staging = os.path.join(os.path.dirname(dest), f".staging-{uuid.uuid4().hex}")
+    else:
+        staging = tempfile.mkdtemp(prefix="slowlog-dl-")
+    try:
+        os.makedirs(staging, exist_ok=True)
+        result = log_source.download(log_file, staging)
+        stored = wh.put_file(os.fspath(result.path), dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return result, stored
+
+
+@dg.op(tags={STEP_KIND_TAG: "download"}, description="Download one instance-day's raw files, concurrently.")
+def download_instance_day(context: dg.OpExecutionContext, log_source: LogSourceResource, data_root: DataRootResource,
+                          unit: InstanceDay) -> dict:
+    wh = data_root.warehouse()
+    day, instance = unit.day, unit.instance
+    row = {"day": str(day), "instance": instance, "files": 0, "bytes": 0, "retries": 0, "truncated_markers": 0,
+           "skipped_live": 0, "kept": 0, "incomplete": [], **where_ran()}
+    existing = {i.base_name: i.size for i in wh.list_raw_files(day, instance)}
+    todo = []
+    for log_file in log_source.list_files(instance, day=day):
+        if to_date_or_none(log_file.day) not in (None, day):
+            continue  # a source that ignores the day filter
+        if is_live(log_file):
+            row["skipped_live"] += 1
+        elif unit.skip_existing and log_file.size and existing.get(log_file.local_name) == log_file.size:
+            row["kept"] += 1
+            row["files"] += 1
+            row["bytes"] += log_file.size
+        else:
+            todo.append(log_file)
+
+    # the run's budget, shared by the download steps that run at once (see download_many)
+    steps_at_once = min(settings.download_steps(), unit.units)
+    started = time.monotonic()
+    outcomes = log_source.download_many(todo, lambda lf: _download_one(log_source, lf, day, instance, wh),
+                                        steps_at_once)
+    failed = []
+    for log_file, outcome, error in outcomes:
+        if error is not None:
+            failed.append(f"{log_file.local_name}: {type(error).__name__}: {str(error)[:300]}")
+            continue
+        result, stored = outcome
+        row["files"] += 1
+        row["bytes"] += stored
+        row["retries"] += _count(getattr(result, "retries", 0))
+        row["truncated_markers"] += _count(getattr(result, "truncated_markers", 0))
+        if getattr(result, "complete", True) is False:
+            row["incomplete"].append(f"{day}/{instance}/{log_file.local_name}")
+    row["seconds"] = round(time.monotonic() - started, 3)
+    context.log.info(f"{unit.label()}: {row['files']} files, {row['bytes']} bytes, {row['retries']} retries "
+                     f"in {row['seconds']} s ({log_source.budget_text(steps_at_once)})")
+    if failed:
+        raise _failure(unit.label(), failed, len(todo))
+    return row
+
+
+@dg.op(out=dg.Out(dg.Nothing), description="Sum up the units and record the materialization.")
+def slow_log_files_summary(context: dg.OpExecutionContext, data_root: DataRootResource, rows: list[dict]) -> None:
+    wh = data_root.warehouse()
+    days = partition_days(context)
+    per_instance: dict[str, dict[str, int]] = defaultdict(
+        lambda: {"files": 0, "bytes": 0, "retries": 0, "truncated_markers": 0, "skipped_live": 0, "kept": 0}
+    )
+    incomplete: list[str] = []
+    for row in rows:
+        for name, total in per_instance[row["instance"]].items():
+            per_instance[row["instance"]][name] = total + row[name]
+        incomplete.extend(row["incomplete"])
+    totals = {k: sum(r[k] for r in per_instance.values()) for k in ("files", "bytes", "retries", "truncated_markers", "skipped_live")}
+    context.add_output_metadata({
+        "days": dg.MetadataValue.text(f"{days[0]}..{days[-1]}" if len(days) > 1 else str(days[0])),
+        "instances": len(per_instance),
+        "units": len(rows),
+        "files": totals["files"],
+        "bytes": totals["bytes"],
+        "retries": totals["retries"],
+        "truncated_markers": totals["truncated_markers"],
+        "skipped_live_files": totals["skipped_live"],
+        "incomplete_downloads": dg.MetadataValue.json(incomplete),
+        "per_instance": dg.MetadataValue.md(md_table([{"instance": i, **r} for i, r in sorted(per_instance.items())])),
+        "workers": dg.MetadataValue.json(sorted({f"{r['host']}:{r['pid']}" for r in rows})),
+        "raw_root": dg.MetadataValue.path(wh.root.path("raw")),
+    })
+
+
+def asset_config(op_name: str, fields: dict) -> dg.ConfigMapping:
+    """The asset's run config (``ops: {<asset>: {config: {...}}}``) handed to its units op."""
+    return dg.ConfigMapping(config_fn=lambda c: {op_name: {"config": c}}, config_schema=fields)
+
+
+@dg.graph_asset(
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="ingest",
+    kinds={"aws", "python"},
+    config=asset_config("slow_log_files_units", {
+        "instances": dg.Field([str], is_required=False, description="A subset of the resource's instances."),
+        "skip_existing": dg.Field(bool, default_value=False, description="Keep raw copies whose size equals the listed size."),
+    }),
+    description="Raw slow-log files of every instance, byte-identical, under raw/date=/instance=/ (one step per instance-day).",
+)
+def slow_log_files():
+    return slow_log_files_summary(slow_log_files_units().map(download_instance_day).collect())
