@@ -99,8 +99,9 @@ def default_executor() -> dg.ExecutorDefinition:
       module once (a step starts in a fraction of a second instead of re-importing Dagster,
       pyarrow and pandas). Up to ``$SLOWLOG_MAX_CONCURRENT_STEPS`` (8) steps at once, of them
       ``$SLOWLOG_DOWNLOAD_STEPS`` (8) download steps drawing from one pool of the log source's
-      ``max_concurrent_downloads`` (16 files in flight per run: lock-file slots, see
-      ``LogSourceResource.download_many``); parse steps, which use every core themselves, one per core.
+      ``max_concurrent_downloads`` (16 calls in flight per run: lock-file slots, see
+      ``LogSourceResource.download_many``); parse steps (a big unit uses every core itself) one per
+      core, or ``$SLOWLOG_PARSE_STEPS``.
     * k8s: dagster-k8s's ``k8s_job_executor``, one pod per step (deploy/kubernetes/run_config.yaml).
     * celery: dagster-celery's executor, steps on Celery workers (broker in the run config).
     """
@@ -119,7 +120,7 @@ def default_executor() -> dg.ExecutorDefinition:
             "start_method": {"forkserver": {"preload_modules": [__name__]}},
             "tag_concurrency_limits": [
                 {"key": STEP_KIND_TAG, "value": "download", "limit": settings.download_steps()},
-                {"key": STEP_KIND_TAG, "value": "parse", "limit": os.cpu_count() or 1},
+                {"key": STEP_KIND_TAG, "value": "parse", "limit": settings.parse_steps()},
             ],
         },
         name="slowlog_multiprocess",

@@ -93,6 +93,12 @@ def parallel_min_bytes() -> int:
     return int(os.environ.get("SLOWLOG_PARALLEL_MIN_BYTES") or 32 << 20)
 
 
+def parse_steps() -> int:
+    """Parse steps the multiprocess executor runs at once (``$SLOWLOG_PARSE_STEPS``, default one per
+    core: a big unit uses every core itself, a small one a core each)."""
+    return max(1, int(os.environ.get("SLOWLOG_PARSE_STEPS") or os.cpu_count() or 1))
+
+
 def download_steps() -> int:
     """Download steps the multiprocess executor runs at once (``$SLOWLOG_DOWNLOAD_STEPS``, 8); a
     run's download budget (the log source's ``max_concurrent_downloads``) is shared among them."""

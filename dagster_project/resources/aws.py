@@ -60,9 +60,9 @@ class LogSourceResource(dg.ConfigurableResource):
     default_engine: str = Field(default="mysql", description="Engine of instances not in `engines`.")
     max_concurrent_downloads: int = Field(
         default=DEFAULT_MAX_CONCURRENT_DOWNLOADS,
-        description="Files downloaded at once by a run, shared by its download steps (one per "
-        "instance-day; see shared_download_budget). A step's calls go through one client, so "
-        "throttling slows them down together.",
+        description="API calls in flight at once for a run (a folder source: files being copied), "
+        "shared by its download steps (one per instance-day; see shared_download_budget). A step's "
+        "calls go through one client, so throttling slows them down together.",
     )
 
     shared_download_budget: bool = Field(

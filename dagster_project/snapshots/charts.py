@@ -25,6 +25,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 
+from dagster_project.days import day_text
 from dagster_project.slowlog.redact import redact_query
 
 __all__ = [
@@ -77,10 +78,6 @@ def _fmt_time(seconds: float) -> str:
     if seconds < 100:
         return f"{seconds:.3g} s"
     return f"{seconds:,.0f} s"
-
-
-def _day(day: dt.date | str) -> str:
-    return day.isoformat() if isinstance(day, dt.date) else str(day)[:10]
 
 
 def _instances_label(instances: Sequence[str]) -> str:
@@ -213,10 +210,10 @@ def top_classes_figure(digest: pd.DataFrame, day: dt.date | str, n: int = 8,
     top = digest.nlargest(n, "query_time_sum") if not digest.empty else digest
     top = top[top["query_time_sum"].fillna(0) > 0] if not top.empty else top
     where = _where(instances)
-    fig, ax = _figure(f"Top query classes by total time · {_day(day)} UTC",
+    fig, ax = _figure(f"Top query classes by total time · {day_text(day)} UTC",
                       f"{where} · {len(digest):,} classes · bar: total time, calls, p95" if len(top) else where)
     if top.empty:
-        _empty(ax, f"No slow queries on {_day(day)}")
+        _empty(ax, f"No slow queries on {day_text(day)}")
         return fig
 
     unit, scale = time_unit(float(top["query_time_sum"].max()))
@@ -274,9 +271,9 @@ def p95_by_hour_figure(hourly: pd.DataFrame, day: dt.date | str, colors: dict[st
     color_of = colors or palette(instances)
     if len(instances) > MAX_INSTANCES:
         sub += f" · busiest {MAX_INSTANCES} shown"
-    fig, ax = _figure(f"p95 query time by hour · {_day(day)} UTC", sub)
+    fig, ax = _figure(f"p95 query time by hour · {day_text(day)} UTC", sub)
     if data.empty:
-        _empty(ax, f"No slow queries on {_day(day)}")
+        _empty(ax, f"No slow queries on {day_text(day)}")
         return fig
     positive = data["query_time_p95"][data["query_time_p95"] > 0]
     log = len(positive) > 0 and float(positive.max()) / float(positive.min()) > 100
@@ -314,9 +311,9 @@ def events_by_hour_figure(hourly: pd.DataFrame, day: dt.date | str, colors: dict
     total = int(hourly["count"].sum()) if not hourly.empty else 0
     where = _where(instances)
     color_of = dict(colors or palette(instances), other="#bbbbbb")
-    fig, ax = _figure(f"Slow queries per hour · {_day(day)} UTC", f"{where} · {total:,} events")
+    fig, ax = _figure(f"Slow queries per hour · {day_text(day)} UTC", f"{where} · {total:,} events")
     if total == 0:
-        _empty(ax, f"No slow queries on {_day(day)}")
+        _empty(ax, f"No slow queries on {day_text(day)}")
         return fig
     shown = instances[:MAX_INSTANCES]
     bottom = np.zeros(24)

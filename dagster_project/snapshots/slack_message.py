@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from dagster_project.days import day_text
 from dagster_project.slowlog.redact import redact_query
 
 __all__ = ["build_report_text", "slack_escape", "code_span", "fmt_seconds", "MAX_CHARS"]
@@ -51,10 +52,6 @@ def _calls(n) -> str:
     return f"{n:,} call" + ("" if n == 1 else "s")
 
 
-def _day(day: dt.date | str) -> str:
-    return day.isoformat() if isinstance(day, dt.date) else str(day)[:10]
-
-
 def _regression_line(row) -> str:
     inst = slack_escape(str(row.instance))
     kind = str(row.kind)
@@ -73,7 +70,7 @@ def _regression_line(row) -> str:
 
 
 def _week_section(week: pd.DataFrame, days: tuple[dt.date, dt.date], top_n: int = 3) -> list[str]:
-    first, last = (_day(d) for d in days)
+    first, last = (day_text(d) for d in days)
     lines = ["", f"*Week {first} – {last}*"]
     if week.empty:
         return lines + ["_No slow queries recorded this week._"]
@@ -110,7 +107,7 @@ def build_report_text(
     instances = sorted(digest["instance"].dropna().astype(str).unique()) if not digest.empty else []
     events = int(digest["count"].sum()) if not digest.empty else 0
     total = float(digest["query_time_sum"].sum()) if not digest.empty else 0.0
-    lines.append(f"*Slow query report · {_day(day)} (UTC)*")
+    lines.append(f"*Slow query report · {day_text(day)} (UTC)*")
     where = ", ".join(f"`{slack_escape(i)}`" for i in instances[:6]) + (
         f" +{len(instances) - 6} more" if len(instances) > 6 else "")
     lines.append(f"{events:,} events · {len(digest):,} query classes · {fmt_seconds(total)} total query time"
