@@ -226,8 +226,8 @@ def test_iter_batches_streams(wh):
 
 
 # --------------------------------------------------------------------------------------------- S3
-def test_s3_round_trip(s3_root):
-    wh = Warehouse(s3_root)
+def test_s3_round_trip(s3_data_root):
+    wh = Warehouse(s3_data_root)
     for _ in range(2):
         res = wh.write_partition(
             EV, "2026-01-02", iter(events("2026-01-02", "db-1", 5).to_batches()), instance="db-1", manifest={"events": 5}
@@ -243,7 +243,7 @@ def test_s3_round_trip(s3_root):
     import boto3
 
     s3 = boto3.client("s3")
-    bucket, prefix = s3_root[5:].split("/", 1)
+    bucket, prefix = s3_data_root[5:].split("/", 1)
     # (pyarrow may leave empty "folder/" marker objects; readers, Athena included, skip them)
     keys = sorted(
         o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"] if not o["Key"].endswith("/")
@@ -257,10 +257,10 @@ def test_s3_round_trip(s3_root):
     assert manifest["rows_written"] == 5
 
 
-def test_s3_put_file(s3_root, tmp_path):
+def test_s3_put_file(s3_data_root, tmp_path):
     from dagster_project.settings import resolve_root
 
-    r = resolve_root(s3_root)
+    r = resolve_root(s3_data_root)
     wh = Warehouse(r)
     assert wh.root is r  # a resolved root is taken as is
     src = tmp_path / "f.log"
@@ -270,24 +270,3 @@ def test_s3_put_file(s3_root, tmp_path):
     assert [i.base_name for i in wh.list_raw_files("2026-01-02", "db-1")] == ["f.log"]
     with r.fs.open_input_stream(dest) as f:
         assert f.read() == b"abc" * 1000
-
-
-@pytest.fixture
-def s3_root(moto_endpoint, monkeypatch):
-    """``s3://<fresh bucket>/data`` on a moto server (real HTTP, real pyarrow S3 client)."""
-    import uuid
-
-    import boto3
-
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": moto_endpoint, "SLOWLOG_S3_ENDPOINT_URL": moto_endpoint,
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    bucket = f"wh-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3").create_bucket(Bucket=bucket)
-    root = f"s3://{bucket}/data"
-    monkeypatch.setenv("SLOWLOG_DATA_ROOT", root)
-    return root
