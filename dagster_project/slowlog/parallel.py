@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import multiprocessing as mp
 import os
+import signal
+import threading
 
 from .digest import Digest
 from .engines import get_engine
@@ -18,6 +20,26 @@ MIN_PARALLEL_BYTES = 32 << 20
 _SEED_BYTES = 256 << 10
 WORKER_BATCH_ROWS = 8192
 WORKER_CHUNK = 2 << 20
+
+
+def start_method() -> str:
+    """How parse workers start: forked (in milliseconds) only from a plain process, the CLI:
+    one Python thread and SIGTERM/SIGINT handlers nobody replaced; spawned otherwise.
+
+    A child forked from a process with threads (a Dagster step's log capture and heartbeats, a
+    test runner's servers) can hang for ever on a lock one of them held at the fork. And once
+    Dagster has run in a process, its SIGTERM raises KeyboardInterrupt (dagster's
+    ``setup_interrupt_handlers``): a forked worker that Pool.terminate hits before it reaches its
+    own exit path unwinds into the parent's stack instead (under pytest: the session teardown,
+    which then waits for ever on server threads that did not survive the fork - CI hung so)."""
+    plain = (signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+             and signal.getsignal(signal.SIGINT) in (signal.default_int_handler, signal.SIG_DFL))
+    return "fork" if plain and threading.active_count() == 1 else "spawn"
+
+
+def pool(processes: int):
+    """A pool of parse workers (see :func:`start_method`)."""
+    return mp.get_context(start_method()).Pool(processes)
 
 
 class _RangeReader(io.RawIOBase):
@@ -127,9 +149,8 @@ def digest_file_parallel(path: str, *, workers: int, engine: str = "auto", group
     source_file = source_file or os.path.basename(path)
     points = split_points(path, engine, workers)
     jobs = [(path, engine, a, b, tuple(group_by), instance, source_file) for a, b in zip(points, points[1:])]
-    ctx = mp.get_context("fork")
-    with ctx.Pool(len(jobs)) as pool:
-        results = pool.map(_digest_range, jobs)
+    with pool(len(jobs)) as processes:
+        results = processes.map(_digest_range, jobs)
     digest = Digest(group_by=group_by)
     stats = ParseStats(source_file=source_file, engine=engine)
     for d, s in results:
@@ -215,16 +236,13 @@ class ParallelParse:
 
         import pyarrow as pa
 
-        # spawn, not fork: the caller may be a process with threads (a Dagster step: log capture,
-        # heartbeats), and a forked child can hang on a lock one of them held at the fork
-        ctx = mp.get_context("spawn")
         pending: collections.deque = collections.deque()
         pieces = iter(self._pieces())
-        with ctx.Pool(self.workers) as pool:
+        with pool(self.workers) as workers:
             def submit() -> None:
                 piece = next(pieces, None)
                 if piece is not None:
-                    pending.append(pool.apply_async(_events_piece, (piece,)))
+                    pending.append(workers.apply_async(_events_piece, (piece,)))
 
             for _ in range(2 * self.workers):
                 submit()
