@@ -91,8 +91,37 @@ def run_ingest(srv: RDSApiServer, instances: list[str], data_root: Path) -> tupl
     log = OUT / "fleet-ingest.log"
     wall, peak, rc = timed([str(REPO / ".venv/bin/python"), "-m", "dagster_project.ingest_day", DAY], log,
                            env=env, cwd=REPO, with_stderr=True)
+    steps = _step_windows(env)
     shutil.rmtree(env["DAGSTER_HOME"], ignore_errors=True)
-    return wall, peak, rc, log.read_text(errors="replace")
+    return wall, peak, rc, log.read_text(errors="replace"), steps
+
+
+_STEP_WINDOWS = """
+import json, dagster as dg
+instance = dg.DagsterInstance.get()
+run = instance.get_runs(limit=1)[0]
+stats = instance.get_run_step_stats(run.run_id)
+t0 = instance.get_run_stats(run.run_id).start_time
+kinds = {}
+for s in stats:
+    kind = s.step_key.split("[")[0]
+    a, b = kinds.get(kind, (1e18, 0.0))
+    kinds[kind] = (min(a, s.start_time - t0), max(b, s.end_time - t0))
+print(json.dumps({k: [round(a, 1), round(b, 1)] for k, (a, b) in kinds.items()}))
+"""
+
+
+def _step_windows(env: dict) -> dict:
+    """Per kind of step (units, download, summary, parse, digest...): first start..last end, in
+    seconds from the run's start (where the run's time goes after the downloads)."""
+    import subprocess
+
+    out = subprocess.run([str(REPO / ".venv/bin/python"), "-W", "ignore", "-c", _STEP_WINDOWS], env=env, cwd=REPO,
+                         capture_output=True, text=True)
+    try:
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {}
 
 
 def landed_events(data_root: Path, instances: list[str]) -> int:
@@ -101,6 +130,10 @@ def landed_events(data_root: Path, instances: list[str]) -> int:
         manifest = data_root / "warehouse" / "slow_query_events" / f"date={DAY}" / f"instance={instance}" / "_manifest.json"
         total += json.loads(manifest.read_text())["events"]
     return total
+
+
+def _windows_text(windows: dict) -> str:
+    return ", ".join(f"{kind} {a}..{b}" for kind, (a, b) in sorted(windows.items(), key=lambda kv: kv[1][0]))
 
 
 def main() -> dict:
@@ -130,7 +163,7 @@ def main() -> dict:
     # Dagster's fixed start-up: the same run, same instances, no files
     not_slow = {"error/mysql-error.log": b"2026-11-24  0:00:00 0 [Note] mariadbd: ready for connections.\n"}
     with RDSApiServer({i: dict(not_slow) for i in instances}, latency=latency, max_in_flight=CAP) as empty:
-        fixed_s, _, rc, text = run_ingest(empty, instances, OUT / "fleet-empty-data")
+        fixed_s, _, rc, text, fixed_steps = run_ingest(empty, instances, OUT / "fleet-empty-data")
     shutil.rmtree(OUT / "fleet-empty-data", ignore_errors=True)
     assert rc == 0, text[-3000:]
 
@@ -140,7 +173,7 @@ def main() -> dict:
                       max_in_flight=CAP) as srv:
         srv.prepare()
         self_before, children_before = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-        wall, peak, rc, text = run_ingest(srv, instances, data_root)
+        wall, peak, rc, text, steps = run_ingest(srv, instances, data_root)
         self_after, children_after = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         server_cpu = (self_after.ru_utime + self_after.ru_stime) - (self_before.ru_utime + self_before.ru_stime)
         ingest_cpu = (children_after.ru_utime + children_after.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
@@ -148,6 +181,10 @@ def main() -> dict:
         window = (srv.last_answer_at or 0) - (srv.first_call_at or 0)
         throttled, capped, peak_in_flight = srv.throttled, srv.capped, srv.peak_in_flight
         profile, call_s = _in_flight_profile(srv.timeline, srv.first_call_at or 0.0)
+        # every call's window, for a closer look at where the window loses its concurrency
+        (OUT / "fleet-timeline.json").write_text(json.dumps(
+            [[round(a - (srv.first_call_at or 0.0), 3), round(b - (srv.first_call_at or 0.0), 3), action, instance]
+             for a, b, action, instance in sorted(srv.timeline)]))
         t0 = srv.first_call_at or 0.0
         spans = {i: (round(min(t[0] for t in srv.timeline if t[3] == i) - t0, 1),
                      round(max(t[1] for t in srv.timeline if t[3] == i) - t0, 1)) for i in instances}
@@ -167,7 +204,7 @@ def main() -> dict:
         "target_s": 2 * max(download_bound, parse_s) + fixed_s,
         "events_landed": events, "events_slowlog_digest": digest_events, "raw_identical": identical,
         "in_flight_per_second": profile, "mean_call_s": call_s, "instance_windows_s": spans,
-        "peak_pss_mb": peak / 1e6, "cpu_s_server": server_cpu, "cpu_s_ingest": ingest_cpu, "cpus": os.cpu_count(),
+        "step_windows_s": steps, "step_windows_no_files_s": fixed_steps, "peak_pss_mb": peak / 1e6, "cpu_s_server": server_cpu, "cpu_s_ingest": ingest_cpu, "cpus": os.cpu_count(),
     }
     print(f"[fleet] {n_instances} instances x 24 files, {total_bytes / 1e6:.0f} MB, {latency} s per call, cap {CAP}")
     print(f"  wall time        : {wall:7.1f} s (Dagster fixed start-up, same run with no files: {fixed_s:.1f} s)")
@@ -178,6 +215,8 @@ def main() -> dict:
     print(f"  in flight        : per second of the window {result['in_flight_per_second']}; a call took "
           f"{result['mean_call_s']:.2f} s on average; each instance's calls from..to (s): "
           f"{' '.join(f'{a}..{b}' for a, b in spans.values())}")
+    print(f"  steps            : first start..last end (s from the run's start) {_windows_text(steps)}; "
+          f"with no files {_windows_text(fixed_steps)}")
     print(f"  parse bound      : {parse_s:.1f} s (slowlog digest, all cores)")
     print(f"  target           : wall <= 2 x max(bounds) + fixed = {result['target_s']:.1f} s -> "
           f"{'met' if wall <= result['target_s'] else 'NOT met'}")

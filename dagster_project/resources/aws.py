@@ -138,7 +138,8 @@ class LogSourceResource(dg.ConfigurableResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # the run whose download steps share one budget (see download_many)
-        run_id = getattr(context, "run_id", None)
+        run = getattr(context, "run", None)  # None outside a run (build_resources, a sensor)
+        run_id = getattr(run, "run_id", None)
         if self.shared_download_budget and run_id:
             self._slots = DownloadSlots(f"run-{run_id}", max(1, self.max_concurrent_downloads))
 
