@@ -180,12 +180,11 @@ def main() -> dict:
         calls = len(srv.calls)
         window = (srv.last_answer_at or 0) - (srv.first_call_at or 0)
         throttled, capped, peak_in_flight = srv.throttled, srv.capped, srv.peak_in_flight
-        profile, call_s = _in_flight_profile(srv.timeline, srv.first_call_at or 0.0)
+        t0 = srv.first_call_at or 0.0
+        profile, call_s = _in_flight_profile(srv.timeline, t0)
         # every call's window, for a closer look at where the window loses its concurrency
         (OUT / "fleet-timeline.json").write_text(json.dumps(
-            [[round(a - (srv.first_call_at or 0.0), 3), round(b - (srv.first_call_at or 0.0), 3), action, instance]
-             for a, b, action, instance in sorted(srv.timeline)]))
-        t0 = srv.first_call_at or 0.0
+            [[round(a - t0, 3), round(b - t0, 3), action, instance] for a, b, action, instance in sorted(srv.timeline)]))
         spans = {i: (round(min(t[0] for t in srv.timeline if t[3] == i) - t0, 1),
                      round(max(t[1] for t in srv.timeline if t[3] == i) - t0, 1)) for i in instances}
     assert rc == 0, text[-3000:]
