@@ -23,6 +23,11 @@ def ingest_job():
     return defs.resolve_job_def("ingest_job")
 
 
+def _step_name(step_key: str) -> str:
+    """'slow_log_ingest.download_instance_day[db_1__20261124]' -> 'download' (what failed, in the report)."""
+    return step_key.split("[")[0].rsplit(".", 1)[-1].removesuffix("_instance_day")
+
+
 def _reason(error) -> str:
     """The innermost cause of a step failure, on one line (Dagster wraps the op's exception)."""
     while error is not None and getattr(error, "cause", None) is not None and \
@@ -79,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"ingest: not configured instances: {', '.join(unknown)} (configured: {', '.join(configured)})", file=sys.stderr)
         return 2
-    run_config = {"ops": {"slow_log_files": {"config": {"instances": instances}},
-                          "slow_query_events": {"config": {"instances": instances}}},
+    run_config = {"ops": {"slow_log_ingest": {"config": {"instances": instances}}},
                   "loggers": {"console": {"config": {"log_level": args.log_level}}}}
     print(f"ingest {day}: {len(instances)} instance(s), Dagster instance {os.environ['DAGSTER_HOME']}", flush=True)
     with dg.DagsterInstance.get() as instance:
@@ -95,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             description = getattr(getattr(data, "user_failure_data", None), "description", None)
             message = description or _reason(data.error)
             if m and m.group(1) in by_key:
-                failed.setdefault(by_key[m.group(1)], []).append(f"{event.step_key.split('.')[0]}: {message}")
+                failed.setdefault(by_key[m.group(1)], []).append(f"{_step_name(event.step_key)}: {message}")
             else:
                 other_failures.append(f"{event.step_key}: {message}")
         print(f"run {result.run_id}: {'success' if result.success else 'FAILED'}")

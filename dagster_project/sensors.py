@@ -39,10 +39,7 @@ def unit_run_request(instance: str, day: str, last_written: int, files: int) -> 
         run_key=f"{instance}:{day}:{last_written}",
         partition_key=day,
         run_config={
-            "ops": {
-                "slow_log_files": {"config": {"instances": [instance], "skip_existing": True}},
-                "slow_query_events": {"config": {"instances": [instance]}},
-            }
+            "ops": {"slow_log_ingest": {"config": {"instances": [instance], "skip_existing": True}}}
         },
         tags={"slowlog/day": day, "slowlog/instance": instance, "slowlog/new_files": str(files)},
     )

@@ -59,14 +59,19 @@ from dagster_project.slowlog.load import DB_LOAD_SCHEMA
 EVENTS_TABLE = "slow_query_events"
 DIGEST_TABLE = "query_digest"
 DB_LOAD_TABLE = "db_load"  # per day: per-minute load of each instance's top classes (slowlog/load.py)
+# per date x instance: the parse step's digest / DB-load series of its unit, which query_digest
+# concatenates into the day's (assets/digest_units.py); not tables to analyse
+UNIT_DIGEST_TABLE = "query_digest_units"
+UNIT_LOAD_TABLE = "db_load_units"
 PART_FILE = "part-0.parquet"
 MANIFEST_FILE = "_manifest.json"
 
 # Tables whose partitions are per day AND instance; every other table is per day only.
-INSTANCE_PARTITIONED = {EVENTS_TABLE}
+INSTANCE_PARTITIONED = {EVENTS_TABLE, UNIT_DIGEST_TABLE, UNIT_LOAD_TABLE}
 # Known file schemas (used for empty partitions and to read a table with a stable schema).
 KNOWN_SCHEMAS: dict[str, pa.Schema] = {EVENTS_TABLE: EVENT_SCHEMA, DIGEST_TABLE: DIGEST_SCHEMA,
-                                       DB_LOAD_TABLE: DB_LOAD_SCHEMA}
+                                       DB_LOAD_TABLE: DB_LOAD_SCHEMA, UNIT_DIGEST_TABLE: DIGEST_SCHEMA,
+                                       UNIT_LOAD_TABLE: DB_LOAD_SCHEMA}
 
 Manifest = Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None
 Instances = str | Sequence[str] | None

@@ -31,7 +31,7 @@ def asset_graph_mermaid(defs: dg.Definitions) -> str:
     seen: set[str] = set()
     for a in assets:
         resources = sorted(a.required_resource_keys - {"io_manager"})  # every asset has one: noise
-        for key in a.keys:
+        for key in sorted(a.keys, key=lambda k: k.to_user_string()):  # a multi-asset's keys are a set
             name = key.to_user_string()
             if name in seen:
                 continue

@@ -14,12 +14,12 @@ import pyarrow as pa
 import pytest
 
 from dagster_project.assets.digest import query_digest
-from dagster_project.assets.ingest import slow_log_files, slow_query_events
+from dagster_project.assets.ingest import ingest_assets
 from dagster_project.assets.publish import opensearch_digest
 from dagster_project.resources.opensearch import OpenSearchResource
 from dagster_project.resources.warehouse import DataRootResource
 from dagster_project.warehouse import Warehouse
-from tests.support.dagster_results import failure_message
+from tests.support.dagster_results import failure_message, materializations
 from tests.support.ingest import DAY, rds_log, rds_name, rds_resource
 from tests.support.rds_api_server import RDSApiServer
 
@@ -62,7 +62,7 @@ def run(srv, assets, **resources) -> dg.ExecuteInProcessResult:
 
 
 def test_same_partition_twice_gives_identical_parquet(data_root):
-    assets = [slow_log_files, slow_query_events, query_digest]
+    assets = [*ingest_assets, query_digest]
     with RDSApiServer(FILES, max_portion_bytes=4096, throttle_every=5, error_5xx_every=11) as srv:
         run(srv, assets)
         assert srv.throttled and srv.errors_5xx
@@ -76,7 +76,11 @@ def test_same_partition_twice_gives_identical_parquet(data_root):
     # exactly one Parquet file per partition, whatever the number of runs
     assert [f for f in second["files"] if f.endswith(".parquet")] == [
         f"warehouse/db_load/date={KEY}/part-0.parquet",
+        f"warehouse/db_load_units/date={KEY}/instance=db-1/part-0.parquet",
+        f"warehouse/db_load_units/date={KEY}/instance=db-2/part-0.parquet",
         f"warehouse/query_digest/date={KEY}/part-0.parquet",
+        f"warehouse/query_digest_units/date={KEY}/instance=db-1/part-0.parquet",
+        f"warehouse/query_digest_units/date={KEY}/instance=db-2/part-0.parquet",
         f"warehouse/slow_query_events/date={KEY}/instance=db-1/part-0.parquet",
         f"warehouse/slow_query_events/date={KEY}/instance=db-2/part-0.parquet",
     ]
@@ -95,15 +99,15 @@ def test_same_partition_twice_gives_identical_opensearch_documents(data_root, op
         hits = client.search(index=index, body={"size": 10_000, "query": {"match_all": {}}})["hits"]["hits"]
         return {h["_id"]: h["_source"] for h in hits}
 
-    assets = [slow_log_files, slow_query_events, query_digest, opensearch_digest]
+    assets = [*ingest_assets, query_digest, opensearch_digest]
     try:
         with RDSApiServer(FILES, max_portion_bytes=4096, throttle_every=6) as srv:
             r1 = run(srv, assets, opensearch=os_res)
             first = documents()
             r2 = run(srv, assets, opensearch=os_res)
             second = documents()
-        n1 = r1.asset_materializations_for_node("opensearch_digest")[0].metadata["documents"].value
-        n2 = r2.asset_materializations_for_node("opensearch_digest")[0].metadata["documents"].value
+        n1 = materializations(r1, "opensearch_digest")[0].metadata["documents"].value
+        n2 = materializations(r2, "opensearch_digest")[0].metadata["documents"].value
         assert n1 == n2 == len(first) == len(second) == client.count(index=index)["count"]
         assert json.dumps(second, sort_keys=True) == json.dumps(first, sort_keys=True)
         digest_rows = Warehouse().read_table("query_digest", DAY, DAY).num_rows

@@ -18,7 +18,7 @@ import dagster as dg
 import pytest
 
 from dagster_project.assets.digest import query_digest
-from dagster_project.assets.ingest import slow_log_files, slow_query_events
+from dagster_project.assets.ingest import ingest_assets, SLOW_LOG_FILES
 from dagster_project.assets.publish import opensearch_digest
 from dagster_project.assets.snapshots import snapshot_assets
 from dagster_project.resources.cloudwatch_metrics import CloudWatchMetricsResource
@@ -115,7 +115,7 @@ def test_ingest_snapshots_and_slack_never_leak_credentials(data_root, instance, 
                                     base_url=slack_srv.base_url, backoff_seconds=0.01)
         resources = {"data_root": DataRootResource(), "log_source": source, "cloudwatch_metrics": CloudWatchMetricsResource(),
                      "slack": slack}
-        assets = [slow_log_files, slow_query_events, query_digest, *snapshot_assets]
+        assets = [*ingest_assets, query_digest, *snapshot_assets]
         ok = _run(assets, resources, instance)
         assert ok.success, failure_message(ok)
         assert any(c["Action"] == "DownloadCompleteDBLogFile" and c["_signed"] for c in rds.calls)
@@ -132,11 +132,11 @@ def test_ingest_snapshots_and_slack_never_leak_credentials(data_root, instance, 
         # RDS fails for good (throttled past every retry) and an unknown instance
         rds.throttle_every = 1
         throttled = _run(assets, dict(resources, log_source=aws(rds, max_loop_retries=1)), instance,
-                         selection=[slow_log_files.key])
+                         selection=[SLOW_LOG_FILES])
         assert not throttled.success and "Throttling" in failure_message(throttled)
         rds.throttle_every = 0
         missing = _run(assets, dict(resources, log_source=aws(rds, instances=["no-such-db"])), instance,
-                       selection=[slow_log_files.key])
+                       selection=[SLOW_LOG_FILES])
         assert not missing.success and "DBInstanceNotFound" in failure_message(missing)
 
     _check_everything([ok, refused, throttled, missing], instance, data_root, capfd, caplog)
@@ -147,7 +147,7 @@ def test_opensearch_password_never_leaks(data_root, instance, secret_env, opense
     caplog.set_level(logging.INFO)
     tag = f"rel-sec-{uuid.uuid4().hex[:8]}-"
     with RDSApiServer(_rds_files(), max_portion_bytes=8192) as rds:
-        assert _run([slow_log_files, slow_query_events, query_digest], {"log_source": rds_resource(rds)},
+        assert _run([*ingest_assets, query_digest], {"log_source": rds_resource(rds)},
                     instance).success
 
     def os_res(hosts, **kwargs):

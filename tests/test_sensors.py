@@ -13,6 +13,7 @@ from dagster_project.jobs import collect_job, daily_job
 from dagster_project.schedules import daily_schedule
 from dagster_project.sensors import new_slow_log_files_sensor
 from dagster_project.resources.warehouse import DataRootResource
+from tests.support.dagster_results import materializations
 
 
 def ms(path) -> int:
@@ -59,7 +60,7 @@ def test_sensor_requests_each_new_instance_day_once(source_tree, days, data_root
         assert r.partition_key == day
         assert r.tags["slowlog/instance"] == instance
         assert r.tags["slowlog/new_files"] == "3"
-        assert r.run_config["ops"]["slow_log_files"]["config"]["instances"] == [instance]
+        assert r.run_config["ops"]["slow_log_ingest"]["config"]["instances"] == [instance]
     cursor = json.loads(first.cursor)
     assert cursor == {i: max(ms(p) for p in tree.paths(instance=i)) for i in ("db-1", "db-2")}
 
@@ -110,9 +111,9 @@ def test_sensor_run_request_executes(source_tree, days, data_root):
         partition_key=request.partition_key, run_config=request.run_config
     )
     assert result.success
-    files = result.asset_materializations_for_node("slow_log_files")[0].metadata
+    files = materializations(result, "slow_log_files")[0].metadata
     assert files["files"].value == 2 and files["units"].value == 1
-    assert result.asset_materializations_for_node("slow_query_events")
+    assert materializations(result, "slow_query_events")
     assert not [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "query_digest"]
 
 

@@ -29,7 +29,7 @@ import pyarrow.fs as pafs
 from dagster_project import analysis
 from dagster_project.assets.digest import query_digest
 from dagster_project.assets.common import md_table, partition_days
-from dagster_project.assets.ingest import slow_query_events
+from dagster_project.assets.ingest import SLOW_QUERY_EVENTS
 from dagster_project.days import day_text
 from dagster_project.partitions import daily_partitions
 from dagster_project.resources.cloudwatch_metrics import CloudWatchImageError, CloudWatchMetricsResource
@@ -211,7 +211,7 @@ def _hourly(day: dt.date, digest: pd.DataFrame, wh: Warehouse) -> tuple[pd.DataF
 @dg.asset(
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[query_digest, slow_query_events],
+    deps=[query_digest, SLOW_QUERY_EVENTS],
     group_name="snapshots",
     kinds={"python", "matplotlib"},
     description="PNG charts of the day (DB load by top classes, top classes, p95 by hour, events by hour) and "

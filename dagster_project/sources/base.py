@@ -298,20 +298,17 @@ class DownloadSlots:
             except OSError:
                 pass
 
-    def acquire(self) -> int:
-        """A free slot's locked file descriptor. When none is free, wait on one slot chosen at
-        random (``flock`` blocks in the kernel and wakes the waiter as soon as that slot is
-        released: no polling, and with many waiters every slot has some)."""
+    def _try_any(self) -> int | None:
+        """A free slot's locked descriptor, trying every slot once in random order, or None."""
         import fcntl
         import random
 
         order = list(range(self.n))
-        random.shuffle(order)  # spread the holders and the waiters over the slots
-        tries = order + [order[0]]  # every slot once without waiting, then wait on one
-        for i, k in enumerate(tries):
+        random.shuffle(order)  # spread the holders over the slots
+        for k in order:
             fd = os.open(self.folder / f"slot-{k:03d}", os.O_RDWR | os.O_CREAT, 0o600)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX if i == len(tries) - 1 else fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
                 continue
@@ -319,7 +316,32 @@ class DownloadSlots:
                 os.close(fd)
                 raise
             return fd
-        raise AssertionError("unreachable: the last try blocks until it gets its slot")
+        return None
+
+    def acquire(self) -> int:
+        """A free slot's locked file descriptor, waiting for the first slot freed when none is.
+
+        The waiters queue on one more lock file (``flock`` blocks in the kernel); only the one at
+        the head watches the slots, trying them every few milliseconds, and takes the first that
+        frees up. (Waiting on one slot chosen at random instead would leave a waiter queued behind
+        a busy slot while others stood idle: on the fleet benchmark, waits of up to a second with
+        a quarter of the budget unused.)"""
+        import fcntl
+        import time
+
+        fd = self._try_any()
+        if fd is not None:
+            return fd
+        queue = os.open(self.folder / "queue", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(queue, fcntl.LOCK_EX)
+            delay = 0.0005
+            while (fd := self._try_any()) is None:
+                time.sleep(delay)
+                delay = min(0.004, delay * 2)
+            return fd
+        finally:
+            os.close(queue)  # closing the descriptor releases its lock
 
     @staticmethod
     def release(fd: int) -> None:

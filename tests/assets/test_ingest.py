@@ -15,23 +15,23 @@ from dagster_project.assets.ingest import (
     CHECK_BYTES,
     CHECK_NOT_EMPTY,
     CHECK_REJECTED,
-    slow_log_files,
-    slow_query_events,
+    ingest_assets,
     slow_query_events_checks,
 )
 from dagster_project.slowlog.parse import parse_log
 from dagster_project.resources.warehouse import DataRootResource
 from dagster_project.warehouse import Warehouse
 
-ASSETS = [slow_log_files, slow_query_events, slow_query_events_checks]
+ASSETS = [*ingest_assets, slow_query_events_checks]
 from tests.support.corpus import CORPUS  # noqa: E402
+from tests.support.dagster_results import materializations
 
 CORPUS_LOG = CORPUS / "percona/slowlogs/slow053.txt"
 DAY = "2026-03-02"
 
 
 def meta(result: dg.ExecuteInProcessResult, node: str) -> dict:
-    mats = result.asset_materializations_for_node(node)
+    mats = materializations(result, node)
     assert mats, f"no materialization for {node}"
     return {k: v.value for k, v in mats[-1].metadata.items()}
 
@@ -111,10 +111,7 @@ def test_one_day_two_instances(source_tree, days, data_root):
 def test_instance_subset_and_skip_existing(source_tree, days, data_root):
     tree = source_tree(days(DAY, 1), ["db-1", "db-2"], files_per_day=2)
     run_config = dg.RunConfig(
-        ops={
-            "slow_log_files": {"config": {"instances": ["db-2"], "skip_existing": True}},
-            "slow_query_events": {"config": {"instances": ["db-2"]}},
-        }
+        ops={"slow_log_ingest": {"config": {"instances": ["db-2"], "skip_existing": True}}}
     )
     result = dg.materialize(ASSETS, resources={"data_root": DataRootResource(), "log_source": tree.resource()}, partition_key=DAY, run_config=run_config)
     assert result.success
@@ -160,7 +157,7 @@ def test_rejected_ratio_threshold_from_env(source_tree, days, data_root, monkeyp
 
     # the checks re-run on their own from the manifests, with the threshold from the environment
     monkeypatch.setenv("SLOWLOG_MAX_REJECTED_RATIO", "0.5")
-    defs = dg.Definitions(assets=ASSETS[:2], asset_checks=[slow_query_events_checks],
+    defs = dg.Definitions(assets=ingest_assets, asset_checks=[slow_query_events_checks],
                           resources={"data_root": DataRootResource(), "log_source": tree.resource()})
     job = defs.resolve_implicit_global_asset_job_def().get_subset(
         asset_check_selection={e.asset_check_key for e in result.get_asset_check_evaluations()},

@@ -76,7 +76,7 @@ def test_one_instance_failing_does_not_stop_the_others_and_the_run_names_it(data
         result = materialize(rds_resource(srv, instances=["db-1", "db-gone", "db-3"], max_loop_retries=1))
         assert not result.success
         failed = [e.step_key for e in result.get_step_failure_events()]
-        assert failed == [f"slow_log_files.download_instance_day[db_gone__{DAY:%Y%m%d}]"]
+        assert failed == [f"slow_log_ingest.download_instance_day[db_gone__{DAY:%Y%m%d}]"]
         assert "db-gone" in failure_message(result) or "DBInstanceNotFound" in failure_message(result)
         for instance in ("db-1", "db-3"):
             for name in srv.raw_files(instance):

@@ -1,4 +1,4 @@
-"""Ingest under faults, end to end through ``dg.materialize(slow_log_files + slow_query_events)``.
+"""Ingest under faults, end to end through ``dg.materialize(ingest_assets)``.
 
 Sources are real: the local RDS Query API server (tests/support/rds_api_server.py) behind a real
 boto3 client with fake keys, CloudWatch Logs through a real boto3 client whose responses come from
@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dagster_project import analysis
-from dagster_project.assets.ingest import slow_log_files, slow_query_events, slow_query_events_checks
+from dagster_project.assets.ingest import SLOW_LOG_FILES, SLOW_QUERY_EVENTS, slow_query_events_checks
 from dagster_project.resources.aws import CloudWatchLogSourceResource, LocalLogSourceResource
 from dagster_project.slowlog.cli import main as slowlog_main
 from dagster_project.slowlog.parse import parse_log
@@ -344,7 +344,7 @@ _CHILD = textwrap.dedent(
     import os, signal, sys, time
     import dagster as dg
     import pyarrow.parquet as pq
-    from dagster_project.assets.ingest import slow_query_events
+    from dagster_project.assets.ingest import SLOW_QUERY_EVENTS, ingest_assets
     from dagster_project.resources.aws import LocalLogSourceResource
     from dagster_project.resources.warehouse import DataRootResource
 
@@ -370,7 +370,7 @@ _CHILD = textwrap.dedent(
             time.sleep(0.01)
     res = LocalLogSourceResource(root=src, instances=["db-1"])
     for _ in range(3 if phase == "loop" else 1):
-        r = dg.materialize([slow_query_events], resources={"data_root": DataRootResource(), "log_source": res}, partition_key=day,
+        r = dg.materialize(ingest_assets, selection=[SLOW_QUERY_EVENTS], resources={"data_root": DataRootResource(), "log_source": res}, partition_key=day,
                            raise_on_error=False)
         print("OK" if r.success else "FAILED", flush=True)
         if not r.success:
@@ -391,7 +391,7 @@ def _prepare_two_versions(tmp_path: Path, data_root: Path) -> tuple[Path, list[d
     assert materialize(res).success
     v1 = stored_events(DAY, "db-1")
     _local_tree(src, (5, 6, 7), reps=2)
-    assert materialize(res, assets=[slow_log_files]).success  # raw/ now holds version 2's files
+    assert materialize(res, selection=[SLOW_LOG_FILES]).success  # raw/ now holds version 2's files
     return src, v1
 
 
@@ -417,7 +417,7 @@ def test_kill_9_mid_write_leaves_the_previous_partition_visible(tmp_path, data_r
     assert _visible_partitions(data_root) == ["instance=db-1"]
     assert stored_events(DAY, "db-1") == v1
     # and the next run replaces it whole
-    assert materialize(LocalLogSourceResource(root=str(src), instances=["db-1"]), assets=[slow_query_events]).success
+    assert materialize(LocalLogSourceResource(root=str(src), instances=["db-1"]), selection=[SLOW_QUERY_EVENTS]).success
     assert stored_events(DAY, "db-1") == _tree_expectation(src)
 
 
@@ -434,7 +434,7 @@ def test_failed_swap_rename_keeps_the_previous_partition(tmp_path, data_root, mo
         return real_replace(a, b)
 
     monkeypatch.setattr(os, "replace", replace)
-    result = materialize(res, assets=[slow_query_events])
+    result = materialize(res, selection=[SLOW_QUERY_EVENTS])
     monkeypatch.setattr(os, "replace", real_replace)
     assert not result.success and "injected: I/O error" in failure_message(result)
     assert stored_events(DAY, "db-1") == v1
@@ -583,9 +583,9 @@ def test_data_root_full_fails_clearly_and_keeps_the_old_partition(tmp_path, monk
 
         # 2. raw files in, then full while the Parquet partition is written
         filler.unlink()
-        assert materialize(res, assets=[slow_log_files]).success
+        assert materialize(res, selection=[SLOW_LOG_FILES]).success
         _fill(mnt)
-        result = materialize(res, assets=[slow_query_events])
+        result = materialize(res, selection=[SLOW_QUERY_EVENTS])
         assert not result.success
         assert "No space left on device" in failure_message(result)
         assert stored_events(DAY, "db-1") == v1
@@ -594,7 +594,7 @@ def test_data_root_full_fails_clearly_and_keeps_the_old_partition(tmp_path, monk
 
         # 3. space again: the re-run completes
         filler.unlink()
-        assert materialize(res, assets=[slow_query_events]).success
+        assert materialize(res, selection=[SLOW_QUERY_EVENTS]).success
         assert stored_events(DAY, "db-1") == _tree_expectation(src)
 
 

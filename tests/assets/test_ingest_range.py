@@ -13,10 +13,11 @@ import dagster as dg
 
 from dagster_project import analysis
 from dagster_project.assets.digest import query_digest
-from dagster_project.assets.ingest import slow_log_files, slow_query_events, slow_query_events_checks
+from dagster_project.assets.ingest import ingest_assets, slow_query_events_checks
 from dagster_project.jobs import ingest_job
 from dagster_project.resources.warehouse import DataRootResource
 from dagster_project.warehouse import Warehouse
+from tests.support.dagster_results import materializations
 
 RANGE_START, RANGE_END = "2026-04-01", "2026-04-30"
 INSTANCES = ["db-1", "db-2", "db-3"]
@@ -29,7 +30,7 @@ def range_tags(start: str, end: str) -> dict[str, str]:
 def test_thirty_days_three_instances_in_one_run(source_tree, days, data_root):
     tree = source_tree(days(RANGE_START, 30), INSTANCES, files_per_day=1)
     defs = dg.Definitions(
-        assets=[slow_log_files, slow_query_events, query_digest],
+        assets=[*ingest_assets, query_digest],
         asset_checks=[slow_query_events_checks],
         jobs=[ingest_job],
         resources={"data_root": DataRootResource(), "log_source": tree.resource()},
@@ -39,9 +40,9 @@ def test_thirty_days_three_instances_in_one_run(source_tree, days, data_root):
 
     # one run, each asset's step ran once and materialized all 30 partitions
     for node in ("slow_log_files", "slow_query_events", "query_digest"):
-        mats = result.asset_materializations_for_node(node)
+        mats = materializations(result, node)
         assert sorted(m.partition for m in mats) == [d.isoformat() for d in days(RANGE_START, 30)]
-    files_meta = result.asset_materializations_for_node("slow_log_files")[0].metadata
+    files_meta = materializations(result, "slow_log_files")[0].metadata
     assert files_meta["files"].value == 90
     assert files_meta["bytes"].value == tree.bytes()
 
@@ -52,14 +53,14 @@ def test_thirty_days_three_instances_in_one_run(source_tree, days, data_root):
     assert all(e.passed for e in result.get_asset_check_evaluations())
     assert len(result.get_asset_check_evaluations()) == 3
 
-    events = result.asset_materializations_for_node("slow_query_events")[0].metadata["events"].value
+    events = materializations(result, "slow_query_events")[0].metadata["events"].value
     assert len(analysis.load_events()) == events
     assert analysis.load_digest()["count"].sum() == events
 
 
 def test_materialize_with_range_tags_then_single_partition_rerun(source_tree, days, data_root):
     tree = source_tree(days("2026-05-01", 3), INSTANCES[:2], files_per_day=1)
-    assets = [slow_log_files, slow_query_events, slow_query_events_checks]
+    assets = [*ingest_assets, slow_query_events_checks]
     result = dg.materialize(assets, resources={"data_root": DataRootResource(), "log_source": tree.resource()}, tags=range_tags("2026-05-01", "2026-05-03"))
     assert result.success
     assert len(Warehouse().list_partitions("slow_query_events")) == 6

@@ -10,16 +10,17 @@ import dagster as dg
 
 from dagster_project import analysis
 from dagster_project.assets.digest import query_digest
-from dagster_project.assets.ingest import slow_log_files, slow_query_events, slow_query_events_checks
+from dagster_project.assets.ingest import ingest_assets, slow_query_events_checks
 from dagster_project.resources.warehouse import DataRootResource
 from dagster_project.warehouse import Warehouse
 
 DAY = "2026-03-20"
 from tests.support.corpus import CORPUS  # noqa: E402
+from tests.support.dagster_results import materializations
 
 CORPUS_LOG = CORPUS / "percona/slowlogs/slow053.txt"
 GZ_EVENTS = 10  # events in slow053.txt
-ASSETS = [slow_log_files, slow_query_events, slow_query_events_checks, query_digest]
+ASSETS = [*ingest_assets, slow_query_events_checks, query_digest]
 
 
 def test_flow_on_s3(source_tree, days, relocate, s3_data_root):
@@ -31,7 +32,7 @@ def test_flow_on_s3(source_tree, days, relocate, s3_data_root):
     result = dg.materialize(ASSETS, resources={"data_root": DataRootResource(), "log_source": tree.resource()}, partition_key=DAY)
     assert result.success
     assert all(e.passed for e in result.get_asset_check_evaluations())
-    n = result.asset_materializations_for_node("slow_query_events")[0].metadata["events"].value
+    n = materializations(result, "slow_query_events")[0].metadata["events"].value
     assert n > 0
 
     bucket, prefix = s3_data_root[5:].split("/", 1)

@@ -5,16 +5,17 @@ import dagster as dg
 import pytest
 
 from dagster_project.assets.digest import query_digest
-from dagster_project.assets.ingest import slow_log_files, slow_query_events
+from dagster_project.assets.ingest import ingest_assets
 from dagster_project.assets.publish import opensearch_digest
 from dagster_project.resources.aws import LocalLogSourceResource
 from dagster_project.resources.opensearch import OpenSearchResource
 from dagster_project.resources.warehouse import DataRootResource
 from tests.support.source_tree import GOOD_LOGS, SourceTree, relocate_times
+from tests.support.dagster_results import materializations
 
 pytestmark = pytest.mark.integration
 DAYS = [dt.date(2026, 11, 23), dt.date(2026, 11, 24)]
-ASSETS = [slow_log_files, slow_query_events, query_digest, opensearch_digest]
+ASSETS = [*ingest_assets, query_digest, opensearch_digest]
 
 
 @pytest.fixture
@@ -48,11 +49,11 @@ def test_two_days_idempotent_and_top_classes(estate, opensearch_url):
     for day in DAYS:
         res = _run(estate, os_res, day)
         assert res.success
-        mat = res.asset_materializations_for_node("opensearch_digest")[0]
+        mat = materializations(res, "opensearch_digest")[0]
         counts[day] = mat.metadata["documents"].value
         index = f"{prefix}{day:%Y.%m.%d}"
         assert client.count(index=index, body={"query": {"term": {"doc_type": "daily"}}})["count"] == \
-            res.asset_materializations_for_node("query_digest")[0].metadata["classes"].value
+            materializations(res, "query_digest")[0].metadata["classes"].value
     assert all(n > 0 for n in counts.values())
     # idempotent: same partition again -> same number of documents, no duplicates
     again = _run(estate, os_res, DAYS[0])

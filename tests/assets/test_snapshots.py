@@ -13,7 +13,7 @@ import pytest
 
 from dagster_project import analysis
 from dagster_project.assets.digest import query_digest
-from dagster_project.assets.ingest import slow_log_files, slow_query_events
+from dagster_project.assets.ingest import ingest_assets
 from dagster_project.assets.snapshots import (
     QueryRegressionsConfig,
     metric_snapshots,
@@ -27,6 +27,7 @@ from dagster_project.resources.warehouse import DataRootResource
 from dagster_project.warehouse import Warehouse
 from tests.support.cloudwatch_image_server import CloudWatchImageServer
 from tests.support.slack_api_server import VALID_TOKEN, SlackApiServer
+from tests.support.dagster_results import materializations
 
 DAY = "2026-03-10"
 CHANNEL = "C0123456789"
@@ -35,7 +36,7 @@ SECRET = "hunter2-credit-4111111111111111"
 
 
 def md(result, node: str) -> dict:
-    return {k: v.value for k, v in result.asset_materializations_for_node(node)[0].metadata.items()}
+    return {k: v.value for k, v in materializations(result, node)[0].metadata.items()}
 
 
 def range_tags(start: str, end: str) -> dict[str, str]:
@@ -106,10 +107,10 @@ def write_history(data_root, day: str = DAY, days: int = 7) -> None:
 def test_real_logs_end_to_end_to_slack(source_tree, days, data_root, slack_server):
     """Real slow logs -> events -> digest -> regressions, charts, Slack upload."""
     tree = source_tree(days("2026-03-09", 2), ["db-1", "db-2"], files_per_day=3, seed=5)
-    assets = [slow_log_files, slow_query_events, query_digest, *snapshot_assets]
+    assets = [*ingest_assets, query_digest, *snapshot_assets]
     res = {"log_source": tree.resource(), **resources(slack_server)}
     # the day before, without Slack, to have a baseline
-    assert dg.materialize([slow_log_files, slow_query_events, query_digest], resources={"data_root": DataRootResource(), "log_source": tree.resource()},
+    assert dg.materialize([*ingest_assets, query_digest], resources={"data_root": DataRootResource(), "log_source": tree.resource()},
                           partition_key="2026-03-09").success
     result = dg.materialize(assets, resources=res, partition_key=DAY)
     assert result.success

@@ -18,6 +18,7 @@ from dagster_project.resources.aws import RDSLogSourceResource
 from dagster_project.resources.warehouse import DataRootResource
 from tests.support.ingest import AWS_KEY_ID, AWS_SECRET, rds_log, rds_name, stored_events
 from tests.support.rds_api_server import RDSApiServer
+from tests.support.dagster_results import materializations
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -34,7 +35,7 @@ def test_a_big_unit_is_parsed_by_every_core_into_the_same_rows(source_tree, days
         monkeypatch.setenv("SLOWLOG_PARSE_WORKERS", "2")
         result = dg.materialize(ingest_assets, resources={"data_root": DataRootResource(), "log_source": tree.resource()}, partition_key=day.isoformat())
         assert result.success
-        meta = result.asset_materializations_for_node("slow_query_events")[0].metadata
+        meta = materializations(result, "slow_query_events")[0].metadata
         results[label] = (meta["parse_processes"].value, {i: stored_events(day, i, root) for i in ("db-1", "db-2")})
     assert results["serial"][0] == 1 and results["parallel"][0] == 2
     assert results["parallel"][1] == results["serial"][1]
@@ -79,7 +80,8 @@ REEXECUTE = textwrap.dedent("""
 def test_rds_from_the_environment_one_failed_unit_and_its_reexecution(tmp_path):
     """SLOWLOG_SOURCE=rds, SLOWLOG_INSTANCES and boto3's own AWS_ENDPOINT_URL_RDS drive the default
     definitions. db-2 is unknown to RDS at first: `make ingest` names it and exits 1 while db-1
-    lands; once db-2 exists, re-executing the failed run downloads db-2's files only."""
+    lands (files and events); once db-2 exists, re-executing the failed run downloads and parses
+db-2's files only."""
     day = "2026-11-20"
     with RDSApiServer({"db-1": {rds_name(h): rds_log(h) for h in (3, 9)}}, max_portion_bytes=8192) as srv:
         env = _env(tmp_path, SLOWLOG_SOURCE="rds", SLOWLOG_INSTANCES="db-1,db-2", AWS_ENDPOINT_URL_RDS=srv.endpoint_url,
@@ -96,19 +98,26 @@ def test_rds_from_the_environment_one_failed_unit_and_its_reexecution(tmp_path):
         raw_db1 = tmp_path / "data" / "raw" / f"date={day}" / "instance=db-1" / rds_name(3).rsplit("/", 1)[1]
         assert raw_db1.read_bytes() == srv.served_bytes("db-1", rds_name(3))
         landed_at = raw_db1.stat().st_mtime_ns
+        # db-1's parse ran after its own download, in the failed run: its events landed too
+        db1_events = stored_events(dt.date.fromisoformat(day), "db-1", tmp_path / "data")
+        assert len(db1_events) > 50
+        events_at = (tmp_path / "data" / "warehouse" / "slow_query_events" / f"date={day}" / "instance=db-1"
+                     / "part-0.parquet").stat().st_mtime_ns
 
         srv.add_file("db-2", rds_name(5), rds_log(5))
         again = subprocess.run([PYTHON, "-c", REEXECUTE], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
         assert again.returncode == 0, again.stderr[-3000:]
         outcome = json.loads(again.stdout.strip().splitlines()[-1])
         assert outcome["success"], again.stderr[-3000:]
-        downloads = [s for s in outcome["steps"] if s.startswith("slow_log_files.download_instance_day[")]
-        parses = [s for s in outcome["steps"] if s.startswith("slow_query_events.parse_instance_day[")]
-        # only db-2's download again (db-1's landed); the events of both, which the failed run never reached
-        assert downloads == [f"slow_log_files.download_instance_day[db_2__{day.replace('-', '')}]"], outcome["steps"]
-        assert len(parses) == 2
+        downloads = [s for s in outcome["steps"] if s.startswith("slow_log_ingest.download_instance_day[")]
+        parses = [s for s in outcome["steps"] if s.startswith("slow_log_ingest.parse_instance_day[")]
+        # only db-2's unit again: db-1's download and parse both succeeded in the failed run
+        assert downloads == [f"slow_log_ingest.download_instance_day[db_2__{day.replace('-', '')}]"], outcome["steps"]
+        assert parses == [f"slow_log_ingest.parse_instance_day[db_2__{day.replace('-', '')}]"], outcome["steps"]
         assert "query_digest" in outcome["steps"]
     assert raw_db1.stat().st_mtime_ns == landed_at  # db-1 untouched by the re-execution
+    assert (tmp_path / "data" / "warehouse" / "slow_query_events" / f"date={day}" / "instance=db-1"
+            / "part-0.parquet").stat().st_mtime_ns == events_at
     assert len(stored_events(dt.date.fromisoformat(day), "db-2", tmp_path / "data")) > 50
 
 

@@ -21,6 +21,7 @@ from dagster_project.resources.aws import (  # noqa: E402
 )
 from tests.support import mysql_entries, mysql_log_bytes  # noqa: E402
 from tests.support.rds_api_server import RDSApiServer  # noqa: E402
+from tests.support.dagster_results import materializations  # noqa: E402
 
 SECRET = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
 KEY_ID = "AKIAEXAMPLEKEYID0001"
@@ -73,7 +74,7 @@ def run(resource: LogSourceResource, day: str = "2026-11-24") -> dg.ExecuteInPro
 
 
 def metadata(result: dg.ExecuteInProcessResult) -> dict:
-    [mat] = result.asset_materializations_for_node("raw_logs")
+    [mat] = materializations(result, "raw_logs")
     return {k: v.value for k, v in mat.metadata.items()}
 
 

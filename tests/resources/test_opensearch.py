@@ -17,6 +17,7 @@ from dagster_project.resources.opensearch import (
     OpenSearchResource,
     OpenSearchUnreachableError,
 )
+from tests.support.dagster_results import materializations
 
 pytestmark = pytest.mark.integration
 
@@ -342,7 +343,7 @@ def test_resource_in_a_dagster_run_with_env_password(opensearch_url, monkeypatch
     result = dg.materialize([published], resources={"opensearch": resource})
     try:
         assert result.success
-        mat = result.asset_materializations_for_node("published")[0]
+        mat = materializations(result, "published")[0]
         assert mat.metadata["documents"].value == 2
     finally:
         cleanup = OpenSearchResource(hosts=[opensearch_url], index_prefix=f"test-digest-{tag}-",

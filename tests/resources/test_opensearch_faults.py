@@ -15,13 +15,13 @@ import pytest
 
 from dagster_project.warehouse import Warehouse
 from dagster_project.assets.digest import query_digest
-from dagster_project.assets.ingest import slow_log_files, slow_query_events
+from dagster_project.assets.ingest import ingest_assets
 from dagster_project.assets.publish import opensearch_digest
 from dagster_project.opensearch.documents import digest_documents, load_documents
 from dagster_project.resources.aws import LocalLogSourceResource
 from dagster_project.resources.opensearch import OpenSearchResource
 from dagster_project.resources.warehouse import DataRootResource
-from tests.support.dagster_results import event_log_text, failure_message
+from tests.support.dagster_results import event_log_text, failure_message, materializations
 from tests.support.ingest import DAY, rds_log, rds_name
 from tests.support.faulty_proxy import FaultyProxy
 
@@ -42,7 +42,7 @@ def published_day(tmp_path_factory):
     root = tmp_path_factory.mktemp("os-data") / "data"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SLOWLOG_DATA_ROOT", str(root))
-        res = dg.materialize([slow_log_files, slow_query_events, query_digest], partition_key=KEY,
+        res = dg.materialize([*ingest_assets, query_digest], partition_key=KEY,
                              resources={"data_root": DataRootResource(), "log_source": LocalLogSourceResource(root=str(src), instances=["db-1", "db-2"])})
         assert res.success
     digest = Warehouse(str(root)).read_table("query_digest", DAY, DAY)
@@ -112,7 +112,7 @@ def assert_exact(opensearch_url: str, prefix: str, day) -> None:
 
 
 def documents_metadata(result) -> int:
-    [mat] = result.asset_materializations_for_node("opensearch_digest")
+    [mat] = materializations(result, "opensearch_digest")
     return mat.metadata["documents"].value
 
 
@@ -132,7 +132,7 @@ def test_bulk_refused_for_good_fails_clearly_then_rerun_is_exact(day, proxy, pre
     proxy.fail(status, times=None)
     result = publish(resource(proxy.url, prefix))
     assert not result.success
-    assert result.asset_materializations_for_node("opensearch_digest") == []  # nothing recorded as done
+    assert materializations(result, "opensearch_digest") == []  # nothing recorded as done
     message = failure_message(result)
     assert "OpenSearchPublishError" in message
     assert f"documents were rejected by OpenSearch at {proxy.url}" in message and f"] {status} " in message
@@ -154,7 +154,7 @@ def test_connection_dropped_mid_bulk_fails_clearly_and_rerun_is_exact(day, proxy
     proxy.drop(times=None, skip=2, when="response")
     result = publish(resource(proxy.url, prefix, chunk_size=20))
     assert not result.success
-    assert result.asset_materializations_for_node("opensearch_digest") == []
+    assert materializations(result, "opensearch_digest") == []
     message = failure_message(result)
     line = next(l for l in message.splitlines() if "OpenSearchUnreachableError" in l)
     assert f"OpenSearch at {proxy.url} is unreachable" in line

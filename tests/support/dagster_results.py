@@ -3,10 +3,18 @@ and everything the run recorded (for the no-secret-leaks checks)."""
 from __future__ import annotations
 
 
-def meta(result, node: str) -> dict:
-    """The metadata values of ``node``'s last materialization in ``result``."""
-    mats = result.asset_materializations_for_node(node)
-    assert mats, f"no materialization of {node}"
+def materializations(result, asset: str) -> list:
+    """``asset``'s materializations in ``result``, by asset key: ``slow_log_files`` and
+    ``slow_query_events`` are two outputs of one node (``slow_log_ingest``), so a node's
+    materializations would mix them."""
+    return [e.materialization for e in result.get_asset_materialization_events()
+            if e.asset_key.to_user_string() == asset]
+
+
+def meta(result, asset: str) -> dict:
+    """The metadata values of ``asset``'s last materialization in ``result``."""
+    mats = materializations(result, asset)
+    assert mats, f"no materialization of {asset}"
     return {k: v.value for k, v in mats[-1].metadata.items()}
 
 

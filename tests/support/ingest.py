@@ -22,7 +22,7 @@ import dagster as dg
 import pyarrow as pa
 
 from dagster_project import analysis
-from dagster_project.assets.ingest import slow_log_files, slow_query_events
+from dagster_project.assets.ingest import SLOW_LOG_FILES, SLOW_QUERY_EVENTS, ingest_assets
 from dagster_project.resources.aws import RDSLogSourceResource
 from dagster_project.resources.warehouse import DataRootResource
 from dagster_project.slowlog.events import EVENT_SCHEMA
@@ -39,7 +39,7 @@ AWS_KEY_ID = "AKIAFAKE0RELIABILITY1"
 AWS_SECRET = "fake-secret-r3liab1lity-Kx9wQz"
 # The columns an event is compared on (every stored column but the partition keys).
 EVENT_COLUMNS = EVENT_SCHEMA.names
-INGEST = [slow_log_files, slow_query_events]
+INGEST = ingest_assets
 
 
 def rds_name(hour: int, day: dt.date = DAY) -> str:
@@ -102,6 +102,8 @@ def hidden_leftovers(root: Path) -> list[str]:
 
 
 def materialize(resource, assets=INGEST, **kwargs) -> dg.ExecuteInProcessResult:
+    """``assets`` (default: both ingest assets) for ``DAY``; ``selection=[SLOW_QUERY_EVENTS]`` re-parses
+    ``raw/`` alone, ``selection=[SLOW_LOG_FILES]`` downloads alone."""
     return dg.materialize(assets, resources={"data_root": DataRootResource(), "log_source": resource}, partition_key=KEY, raise_on_error=False,
                           **kwargs)
 

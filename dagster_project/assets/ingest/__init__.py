@@ -1,10 +1,11 @@
 """Ingestion: raw slow-log files -> ``raw/`` (byte-identical) -> ``slow_query_events`` (Parquet).
 
-The unit of work is an **instance-day**. Both assets are daily partitioned, and each is a graph
-whose run fans out into one step per instance x day of the run's partition window
-(``slow_log_files.download_instance_day[orders_db__20261124]``,
-``slow_query_events.parse_instance_day[...]``), then one summary step that records the
-materialization. So:
+The unit of work is an **instance-day**. Both assets are daily partitioned and come from one graph
+(:mod:`.graph`, ``slow_log_ingest``) whose run fans out into one download step and one parse step
+per instance x day of the run's partition window
+(``slow_log_ingest.download_instance_day[orders_db__20261124]``,
+``slow_log_ingest.parse_instance_day[...]``; a unit's parse starts when its own download ends),
+then one summary step per asset that records its materialization. So:
 
 * the run view shows which instance failed on which day; *re-execute from failure* runs only the
   failed instance-days (plus the summary), and a run limited to some instances (config
@@ -23,8 +24,9 @@ the CLI's range reader), memory bounded. Every write is idempotent per day x ins
 The checks beside ``slow_query_events`` read the ``_manifest.json`` each events partition carries
 (the parse statistics of its files), so they can be re-run on their own.
 
-Modules: :mod:`.units` (the instance-day and a run's units), :mod:`.raw_files` (``slow_log_files``),
-:mod:`.events` (``slow_query_events``), :mod:`.checks` (its asset checks).
+Modules: :mod:`.units` (the instance-day and a run's units), :mod:`.raw_files` (``slow_log_files``'s
+steps), :mod:`.events` (``slow_query_events``'s steps), :mod:`.graph` (the two assets, one graph),
+:mod:`.checks` (the events' asset checks).
 """
 
 from dagster_project.assets.ingest.checks import (
@@ -33,14 +35,14 @@ from dagster_project.assets.ingest.checks import (
     CHECK_REJECTED,
     slow_query_events_checks,
 )
-from dagster_project.assets.ingest.events import slow_query_events
-from dagster_project.assets.ingest.raw_files import slow_log_files
+from dagster_project.assets.ingest.graph import SLOW_LOG_FILES, SLOW_QUERY_EVENTS, slow_log_ingest_assets
 from dagster_project.assets.ingest.units import STEP_KIND_TAG, InstanceDay, source_instances
 
 __all__ = [
     "CHECK_BYTES", "CHECK_NOT_EMPTY", "CHECK_REJECTED", "STEP_KIND_TAG", "InstanceDay", "ingest_assets",
-    "ingest_checks", "slow_log_files", "slow_query_events", "slow_query_events_checks", "source_instances",
+    "SLOW_LOG_FILES", "SLOW_QUERY_EVENTS", "ingest_checks", "slow_log_ingest_assets", "slow_query_events_checks",
+    "source_instances",
 ]
 
-ingest_assets = [slow_log_files, slow_query_events]
+ingest_assets = [slow_log_ingest_assets]
 ingest_checks = [slow_query_events_checks]

@@ -8,7 +8,7 @@ import dagster as dg
 
 from dagster_project import settings
 from dagster_project.assets.common import md_table, partition_days
-from dagster_project.assets.ingest.events import slow_query_events
+from dagster_project.assets.ingest.graph import SLOW_QUERY_EVENTS
 from dagster_project.assets.ingest.units import source_instances
 from dagster_project.resources.aws import LogSourceResource
 from dagster_project.resources.warehouse import DataRootResource
@@ -41,17 +41,17 @@ def _window_manifests(context: Any, instances: Sequence[str], wh: Warehouse) -> 
     specs=[
         dg.AssetCheckSpec(
             CHECK_BYTES,
-            asset=slow_query_events,
+            asset=SLOW_QUERY_EVENTS,
             description="Every input byte is accounted: bytes_total == event + skipped + rejected bytes, per file.",
         ),
         dg.AssetCheckSpec(
             CHECK_NOT_EMPTY,
-            asset=slow_query_events,
+            asset=SLOW_QUERY_EVENTS,
             description="No day x instance that had log files ends with zero events.",
         ),
         dg.AssetCheckSpec(
             CHECK_REJECTED,
-            asset=slow_query_events,
+            asset=SLOW_QUERY_EVENTS,
             description="Rejected bytes / input bytes of every day x instance under $SLOWLOG_MAX_REJECTED_RATIO (1%).",
         ),
     ],
@@ -69,7 +69,7 @@ def slow_query_events_checks(context: dg.AssetCheckExecutionContext, log_source:
     ]
     yield dg.AssetCheckResult(
         check_name=CHECK_BYTES,
-        asset_key=slow_query_events.key,
+        asset_key=SLOW_QUERY_EVENTS,
         passed=not unaccounted,
         metadata={
             "partitions": len(manifests),
@@ -82,7 +82,7 @@ def slow_query_events_checks(context: dg.AssetCheckExecutionContext, log_source:
     empty = [key(m) for m in manifests if m["files"] > 0 and m["bytes_total"] > 0 and m["events"] == 0]
     yield dg.AssetCheckResult(
         check_name=CHECK_NOT_EMPTY,
-        asset_key=slow_query_events.key,
+        asset_key=SLOW_QUERY_EVENTS,
         passed=not empty,
         metadata={"empty_partitions": dg.MetadataValue.json(empty[:50]), "missing_manifests": len(missing)},
     )
@@ -98,7 +98,7 @@ def slow_query_events_checks(context: dg.AssetCheckExecutionContext, log_source:
     total_bytes = sum(m["bytes_total"] for m in manifests)
     yield dg.AssetCheckResult(
         check_name=CHECK_REJECTED,
-        asset_key=slow_query_events.key,
+        asset_key=SLOW_QUERY_EVENTS,
         passed=not over,
         metadata={
             "max_ratio": limit,

@@ -1,6 +1,7 @@
 """``slow_query_events``: every raw file of an instance-day parsed into its events partition
 (``warehouse/slow_query_events/date=/instance=/part-0.parquet`` + ``_manifest.json``, the parse
-statistics the checks read); one parse step per instance-day, then a summary step."""
+statistics the checks read): the steps of ``slow_query_events``, one parse step per instance-day
+(each starts as soon as its own download step ends), then a summary step (the graph: :mod:`.graph`)."""
 
 import datetime as dt
 import io
@@ -16,8 +17,8 @@ import pyarrow as pa
 
 from dagster_project import settings
 from dagster_project.assets.common import md_table, truncate
-from dagster_project.assets.ingest.units import STEP_KIND_TAG, InstanceDay, asset_config, plan_units, where_ran
-from dagster_project.partitions import daily_partitions
+from dagster_project.assets.digest_units import UnitDigest
+from dagster_project.assets.ingest.units import STEP_KIND_TAG, where_ran
 from dagster_project.resources.aws import LogSourceResource
 from dagster_project.resources.warehouse import DataRootResource
 from dagster_project.settings import Root
@@ -83,13 +84,14 @@ def _take_preview(batches: Any, preview: list[dict]) -> Iterator[pa.RecordBatch]
         yield batch
 
 
-def _manifest(day: dt.date, instance: str, engine: str, file_stats: list[dict]) -> dict:
+def _manifest(day: dt.date, instance: str, engine: str, file_stats: list[dict], digest_id: str | None) -> dict:
     totals = {name: sum(f[name] for f in file_stats) for name in STAT_FIELDS}
     return {
         "table": EVENTS_TABLE,
         "date": day.isoformat(),
         "instance": instance,
         "engine": engine,
+        "digest_id": digest_id,  # the unit's digest parts built from these events (digest_units.py)
         "files": len(file_stats),
         **totals,
         "accounted": all(
@@ -99,22 +101,11 @@ def _manifest(day: dt.date, instance: str, engine: str, file_stats: list[dict]) 
     }
 
 
-class SlowQueryEventsConfig(dg.Config):
-    """Options of a ``slow_query_events`` run."""
-
-    instances: list[str] | None = None  # a subset of the resource's instances (default: all)
-
-
-@dg.op(ins={"slow_log_files": dg.In(dg.Nothing)}, out=dg.DynamicOut(InstanceDay),
-       description="One output per instance x day of the run.")
-def slow_query_events_units(context: dg.OpExecutionContext, config: SlowQueryEventsConfig,
-                            log_source: LogSourceResource) -> Iterator[dg.DynamicOutput]:
-    yield from plan_units(context, log_source, config.instances)
-
-
 @dg.op(tags={STEP_KIND_TAG: "parse"}, description="Parse one instance-day's raw files into its events partition.")
 def parse_instance_day(context: dg.OpExecutionContext, log_source: LogSourceResource, data_root: DataRootResource,
-                       unit: InstanceDay) -> dict:
+                       downloaded: dict) -> dict:
+    """``downloaded``: the row of the unit's download step (which carries the unit)."""
+    unit = downloaded["unit"]
     wh = data_root.warehouse()
     day, instance = unit.day, unit.instance
     engine = log_source.engine_for(instance) or "auto"
@@ -127,15 +118,22 @@ def parse_instance_day(context: dg.OpExecutionContext, log_source: LogSourceReso
     # their ts falls on the previous/next day (files that straddle midnight): every file
     # is ingested exactly once, into exactly one partition. analysis.load_events filters by
     # ts (it reads the neighbouring partitions too), so queries by time stay exact.
+    # The same pass digests the unit (query_digest then concatenates the units' parts instead of
+    # reading the day's events again). The parts are stored once the events have streamed past,
+    # before the new events partition replaces the old one, whose manifest then names them.
+    unit_digest = UnitDigest()
+    digest_id: list[str] = []
+
+    def manifest() -> dict:
+        digest_id.append(unit_digest.write(wh, day, instance))
+        return _manifest(day, instance, engine, file_stats, digest_id[0])
+
     with tempfile.TemporaryDirectory(prefix="slowlog-spool-") as spool_dir:
+        batches = _parse_files(infos, instance, engine, wh.root, file_stats, spool_dir, workers)
         written = wh.write_partition(
-            EVENTS_TABLE,
-            day,
-            _take_preview(_parse_files(infos, instance, engine, wh.root, file_stats, spool_dir, workers), preview),
-            instance=instance,
-            manifest=lambda: _manifest(day, instance, engine, file_stats),
+            EVENTS_TABLE, day, _take_preview(unit_digest.feed(batches), preview), instance=instance, manifest=manifest,
         )
-    m = _manifest(day, instance, engine, file_stats)
+    m = _manifest(day, instance, engine, file_stats, digest_id[0])
     seconds = round(time.monotonic() - started, 3)
     context.log.info(f"{unit.label()}: {m['files']} files, {m['events']} events, {m['rejected']} rejected "
                      f"in {seconds} s ({workers} process{'es' if workers > 1 else ''})")
@@ -189,18 +187,3 @@ def slow_query_events_summary(context: dg.OpExecutionContext, data_root: DataRoo
         "parse_processes": max((r["parse_processes"] for r in rows), default=0),
         "path": dg.MetadataValue.path(wh.table_dir(EVENTS_TABLE)),
     })
-
-
-@dg.graph_asset(
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    ins={"slow_log_files": dg.AssetIn(dagster_type=dg.Nothing)},
-    group_name="ingest",
-    kinds={"python", "parquet"},
-    config=asset_config("slow_query_events_units", {
-        "instances": dg.Field([str], is_required=False, description="A subset of the resource's instances."),
-    }),
-    description="Parsed slow-query events, warehouse/slow_query_events/date=/instance=/part-0.parquet (one step per instance-day).",
-)
-def slow_query_events(slow_log_files):
-    return slow_query_events_summary(slow_query_events_units(slow_log_files).map(parse_instance_day).collect())

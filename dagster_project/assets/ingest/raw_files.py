@@ -1,6 +1,6 @@
-"""``slow_log_files``: the day's raw log files of every instance, byte-identical, under
+"""``slow_log_files``'s steps: the day's raw log files of every instance, byte-identical, under
 ``raw/date=/instance=/``; one download step per instance-day (concurrent downloads sharing the
-run's budget), then a summary step that records the materialization."""
+run's budget), then a summary step that records the materialization (the graph: :mod:`.graph`)."""
 
 import datetime as dt
 import os
@@ -9,20 +9,21 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
 
 from dagster_project import settings
 from dagster_project.assets.common import md_table, partition_days
-from dagster_project.assets.ingest.units import STEP_KIND_TAG, InstanceDay, asset_config, plan_units, where_ran
+from dagster_project.assets.ingest.units import STEP_KIND_TAG, InstanceDay, where_ran
 from dagster_project.days import to_date_or_none
-from dagster_project.partitions import daily_partitions
 from dagster_project.resources.aws import LogSourceResource
 from dagster_project.resources.warehouse import DataRootResource
 from dagster_project.sources.base import is_live
 from dagster_project.warehouse import Warehouse
+
+
+SLOW_LOG_FILES = dg.AssetKey("slow_log_files")
 
 
 def _count(value: Any) -> int:
@@ -41,19 +42,6 @@ def _failure(units: str, failed: list[str], total: int) -> dg.Failure:
         description=f"{units}: {len(failed)} of {total} files failed; first: {failed[0]}",
         metadata={"failed_files": dg.MetadataValue.json(failed[:50])},
     )
-
-
-class SlowLogFilesConfig(dg.Config):
-    """Options of a ``slow_log_files`` run."""
-
-    instances: list[str] | None = None  # a subset of the resource's instances (default: all)
-    skip_existing: bool = False  # keep raw copies whose size already equals the listed size
-
-
-@dg.op(out=dg.DynamicOut(InstanceDay), description="One output per instance x day of the run.")
-def slow_log_files_units(context: dg.OpExecutionContext, config: SlowLogFilesConfig,
-                         log_source: LogSourceResource) -> Iterator[dg.DynamicOutput]:
-    yield from plan_units(context, log_source, config.instances, config.skip_existing)
 
 
 def _download_one(log_source: LogSourceResource, log_file: Any, day: dt.date, instance: str,
@@ -78,10 +66,17 @@ def _download_one(log_source: LogSourceResource, log_file: Any, day: dt.date, in
 @dg.op(tags={STEP_KIND_TAG: "download"}, description="Download one instance-day's raw files, concurrently.")
 def download_instance_day(context: dg.OpExecutionContext, log_source: LogSourceResource, data_root: DataRootResource,
                           unit: InstanceDay) -> dict:
-    wh = data_root.warehouse()
+    """The unit's row (what landed), with the unit itself for its parse step. When the run does not
+    materialize ``slow_log_files`` (a re-parse of ``slow_query_events`` alone), nothing is listed
+    or downloaded: the parse step reads the raw copies already in ``raw/``."""
     day, instance = unit.day, unit.instance
-    row = {"day": str(day), "instance": instance, "files": 0, "bytes": 0, "retries": 0, "truncated_markers": 0,
-           "skipped_live": 0, "kept": 0, "incomplete": [], **where_ran()}
+    row = {"unit": unit, "day": str(day), "instance": instance, "downloaded": False, "files": 0, "bytes": 0,
+           "retries": 0, "truncated_markers": 0, "skipped_live": 0, "kept": 0, "incomplete": [], **where_ran()}
+    if SLOW_LOG_FILES not in context.selected_asset_keys:
+        context.log.info(f"{unit.label()}: slow_log_files not selected; the parse reads the raw copies in raw/")
+        return row
+    wh = data_root.warehouse()
+    row["downloaded"] = True
     existing = {i.base_name: i.size for i in wh.list_raw_files(day, instance)}
     todo = []
     for log_file in log_source.list_files(instance, day=day):
@@ -150,21 +145,3 @@ def slow_log_files_summary(context: dg.OpExecutionContext, data_root: DataRootRe
     })
 
 
-def asset_config(op_name: str, fields: dict) -> dg.ConfigMapping:
-    """The asset's run config (``ops: {<asset>: {config: {...}}}``) handed to its units op."""
-    return dg.ConfigMapping(config_fn=lambda c: {op_name: {"config": c}}, config_schema=fields)
-
-
-@dg.graph_asset(
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    group_name="ingest",
-    kinds={"aws", "python"},
-    config=asset_config("slow_log_files_units", {
-        "instances": dg.Field([str], is_required=False, description="A subset of the resource's instances."),
-        "skip_existing": dg.Field(bool, default_value=False, description="Keep raw copies whose size equals the listed size."),
-    }),
-    description="Raw slow-log files of every instance, byte-identical, under raw/date=/instance=/ (one step per instance-day).",
-)
-def slow_log_files():
-    return slow_log_files_summary(slow_log_files_units().map(download_instance_day).collect())

@@ -1,7 +1,7 @@
 """Unit planning of the ingest graph assets: the instance-day (:class:`InstanceDay`), the units of a
 run (one per day of its partition window x instance of the log source, or the ``instances`` asked),
-and the small pieces the download and parse steps share (the op tag the executor limits by, where a
-step ran, the asset config handed to the units op)."""
+the op that plans them from the run config, and the small pieces the download and parse steps share
+(the op tag the executor limits by, where a step ran)."""
 
 import datetime as dt
 import os
@@ -72,6 +72,25 @@ def plan_units(context: dg.OpExecutionContext, log_source: LogSourceResource, in
             yield dg.DynamicOutput(unit, mapping_key=unit.mapping_key)
 
 
-def asset_config(op_name: str, fields: dict) -> dg.ConfigMapping:
-    """The asset's run config (``ops: {<asset>: {config: {...}}}``) handed to its units op."""
-    return dg.ConfigMapping(config_fn=lambda c: {op_name: {"config": c}}, config_schema=fields)
+class IngestConfig(dg.Config):
+    """Options of an ingest run (run config ``ops: {slow_log_ingest: {config: {...}}}``)."""
+
+    instances: list[str] | None = None  # a subset of the resource's instances (default: all)
+    skip_existing: bool = False  # keep raw copies whose size already equals the listed size
+
+
+@dg.op(out=dg.DynamicOut(InstanceDay), description="One output per instance x day of the run.")
+def instance_day_units(context: dg.OpExecutionContext, config: IngestConfig,
+                       log_source: LogSourceResource) -> Iterator[dg.DynamicOutput]:
+    yield from plan_units(context, log_source, config.instances, config.skip_existing)
+
+
+#: the run config of the ingest graph (``ops.slow_log_ingest.config``), handed to its units op
+INGEST_CONFIG = dg.ConfigMapping(
+    config_fn=lambda c: {"instance_day_units": {"config": c}},
+    config_schema={
+        "instances": dg.Field([str], is_required=False, description="A subset of the resource's instances."),
+        "skip_existing": dg.Field(bool, default_value=False,
+                                  description="Keep raw copies whose size equals the listed size."),
+    },
+)
