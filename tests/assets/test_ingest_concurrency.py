@@ -82,6 +82,9 @@ def test_one_instance_failing_does_not_stop_the_others_and_the_run_names_it(data
             for name in srv.raw_files(instance):
                 assert raw_path(data_root, instance, name).read_bytes() == srv.served_bytes(instance, name)
         assert not (data_root / "raw" / f"date={DAY}" / "instance=db-gone").exists()
+        # and their events: each parse waited for its own download only
+        for instance in ("db-1", "db-3"):
+            assert_nothing_lost(srv, data_root, instance, list(srv.raw_files(instance)))
 
 
 def test_files_growing_and_rewritten_mid_download_among_concurrent_ones(data_root):

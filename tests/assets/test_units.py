@@ -141,3 +141,39 @@ def test_slowlog_source_selects_the_default_log_source(monkeypatch):
     monkeypatch.delenv("SLOWLOG_INSTANCES")
     with pytest.raises(ValueError, match="needs SLOWLOG_INSTANCES"):
         definitions.default_log_source()
+
+
+def test_each_parse_starts_after_its_own_download_and_a_reparse_downloads_nothing(data_root):
+    """One graph for both ingest assets: a unit's parse step waits for its own download step only
+    (db-1's parse may start while db-2 is still downloading); materializing slow_query_events alone
+    re-parses raw/ without one call to RDS; slow_log_files alone downloads and parses nothing."""
+    from dagster_project.assets.ingest import SLOW_LOG_FILES, SLOW_QUERY_EVENTS
+    from tests.support.ingest import materialize, rds_resource
+
+    estate = {"db-1": {rds_name(2): rds_log(2)}, "db-2": {rds_name(h): rds_log(h, reps=3) for h in (4, 7, 9)}}
+    with RDSApiServer(estate, max_portion_bytes=4096, latency=0.02) as srv:
+        resource = rds_resource(srv, instances=["db-1", "db-2"])
+        first = materialize(resource)
+        assert first.success
+        day = dt.date(2026, 11, 20)
+        stored = {i: stored_events(day, i, data_root) for i in estate}
+        assert all(len(rows) > 20 for rows in stored.values())
+        # each parse step's input comes from its own unit's download step (not from a barrier)
+        parse_inputs = {e.step_key: e for e in first.all_events if e.event_type_value == "LOADED_INPUT"
+                        and ".parse_instance_day[" in (e.step_key or "")}
+        assert sorted(parse_inputs) == [f"slow_log_ingest.parse_instance_day[db_{n}__20261120]" for n in (1, 2)]
+        for step_key, event in parse_inputs.items():
+            upstream = event.event_specific_data.upstream_step_key
+            assert upstream == step_key.replace("parse_instance_day", "download_instance_day")
+
+        calls = len(srv.calls)
+        reparse = materialize(resource, selection=[SLOW_QUERY_EVENTS])
+        assert reparse.success and len(srv.calls) == calls  # not one call: raw/ is what gets parsed
+        assert [m.asset_key for m in reparse.get_asset_materialization_events()] == [SLOW_QUERY_EVENTS]
+        assert {i: stored_events(day, i, data_root) for i in estate} == stored
+
+        download_only = materialize(resource, selection=[SLOW_LOG_FILES])
+        assert download_only.success and len(srv.calls) > calls
+        steps = {e.step_key.split("[")[0] for e in download_only.all_events if e.event_type_value == "STEP_START"}
+        assert steps == {"slow_log_ingest.instance_day_units", "slow_log_ingest.download_instance_day",
+                         "slow_log_ingest.slow_log_files_summary"}

@@ -123,3 +123,37 @@ def test_download_slots_gate_each_http_attempt_of_a_client(tmp_path):
         held = [slots.acquire(), slots.acquire()]  # every slot free again: nothing leaked
         for fd in held:
             DownloadSlots.release(fd)
+
+
+@pytest.mark.timeout(60)
+def test_download_slot_waiters_take_whichever_slot_frees_first():
+    """Two slots, one held for the whole test: four waiters still all get the other slot, one after
+    another, while the first stays held (none waits behind the busy slot while one is free)."""
+    import threading
+    import time
+    import uuid
+
+    from dagster_project.sources.base import DownloadSlots
+
+    slots = DownloadSlots(f"test-{uuid.uuid4().hex}", 2)
+    busy, free = slots.acquire(), slots.acquire()
+    busy_released = threading.Event()
+    got: list[bool] = []  # per waiter: did it get a slot while `busy` was still held?
+
+    def waiter() -> None:
+        fd = slots.acquire()
+        got.append(not busy_released.is_set())
+        time.sleep(0.02)
+        DownloadSlots.release(fd)
+
+    threads = [threading.Thread(target=waiter) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.1)  # every waiter is waiting: both slots are held
+    assert got == []
+    DownloadSlots.release(free)
+    for t in threads:
+        t.join(timeout=10)  # served through the one free slot; the busy one is never released meanwhile
+    busy_released.set()
+    DownloadSlots.release(busy)
+    assert got == [True] * 4
