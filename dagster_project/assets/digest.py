@@ -6,17 +6,18 @@ with each class's mergeable sketches, and the DB load series,
 :class:`~dagster_project.slowlog.load.LoadSeries`: per minute, average active sessions of each
 instance's top classes); this asset concatenates those parts where they match the events (else
 streams that instance's events through the same two) and replaces
-``warehouse/query_digest/date=YYYY-MM-DD/part-0.parquet`` and ``warehouse/db_load/date=YYYY-MM-DD/``. The day is the partition day of the
-events (their file's day), the same exactly-once unit as ``slow_query_events``.
+``warehouse/query_digest/date=YYYY-MM-DD/part-0.parquet`` and ``warehouse/db_load/date=YYYY-MM-DD/``.
+The day is the partition day of the events (their file's day), the same exactly-once unit as
+``slow_query_events``.
 """
 
 import dagster as dg
 
 from dagster_project.assets.common import md_table, partition_days
+from dagster_project.assets.digest_units import day_tables
 from dagster_project.assets.ingest import SLOW_QUERY_EVENTS
 from dagster_project.partitions import daily_partitions
 from dagster_project.resources.warehouse import DataRootResource
-from dagster_project.assets.digest_units import day_tables
 from dagster_project.slowlog.redact import redact_query
 from dagster_project.warehouse import DB_LOAD_TABLE, DIGEST_TABLE
 

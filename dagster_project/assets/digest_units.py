@@ -14,8 +14,9 @@ of their content, which the events manifest then repeats. Events written any oth
 version, a test, a crash between the two writes) carry another id or none, and that instance is
 digested from its events as before. (Two event sets with the same id have the same digest, so the
 parts are right for either.) Content-derived, the id is the same when a unit is re-parsed from the
-same files: re-runs stay byte-identical. Both paths build one :class:`Digest` and one :class:`LoadSeries` per instance, so
-they agree (up to the last bit of float sums, which depend on batch boundaries).
+same files: re-runs stay byte-identical. Both paths build one :class:`Digest` and one
+:class:`LoadSeries` per instance, so they agree (up to the last bit of float sums, which depend on
+batch boundaries).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from collections.abc import Iterable, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dagster_project.slowlog.digest import DIGEST_SCHEMA, Digest
+from dagster_project.slowlog.digest import DIGEST_SCHEMA, Digest, class_order
 from dagster_project.slowlog.events import EVENT_SCHEMA
 from dagster_project.slowlog.load import DB_LOAD_SCHEMA, LoadSeries
 from dagster_project.warehouse import EVENTS_TABLE, PART_FILE, UNIT_DIGEST_TABLE, UNIT_LOAD_TABLE, Warehouse
@@ -43,12 +44,16 @@ class UnitDigest:
         self.load = LoadSeries()
         self.events = 0
 
+    def add(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows:
+            self.digest.add(batch)
+            self.load.add(batch)
+            self.events += batch.num_rows
+
     def feed(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        """``batches``, passed through after each is added."""
         for batch in batches:
-            if batch.num_rows:
-                self.digest.add(batch)
-                self.load.add(batch)
-                self.events += batch.num_rows
+            self.add(batch)
             yield batch
 
     def write(self, wh: Warehouse, day: dt.date, instance: str) -> str:
@@ -81,13 +86,13 @@ def _fresh(wh: Warehouse, day: dt.date, instance: str) -> dict | None:
 
 
 def _sort_classes(table: pa.Table) -> pa.Table:
-    """The day's class order (:meth:`Digest.classes`): total time (to the ns), count, checksum."""
+    """The day's class order (:func:`class_order`, as :meth:`Digest.classes`), then instance."""
     sums = table.column("query_time_sum").to_pylist()
     counts = table.column("count").to_pylist()
     checksums = table.column("checksum").to_pylist()
     instances = table.column("instance").to_pylist()
-    order = sorted(range(table.num_rows), key=lambda i: (-round(sums[i] or 0.0, 9), -(counts[i] or 0),
-                                                         checksums[i] or "", instances[i] or ""))
+    order = sorted(range(table.num_rows), key=lambda i: (*class_order(sums[i], counts[i], checksums[i]),
+                                                         instances[i] or ""))
     return table.take(pa.array(order, pa.int64()))
 
 
@@ -106,8 +111,8 @@ def day_tables(wh: Warehouse, day: dt.date) -> tuple[pa.Table, pa.Table, int, di
             used["parts"] += 1
             continue
         unit = UnitDigest()
-        for _ in unit.feed(wh.iter_batches(EVENTS_TABLE, day, day, instance=instance, columns=EVENT_SCHEMA.names)):
-            pass
+        for batch in wh.iter_batches(EVENTS_TABLE, day, day, instance=instance, columns=EVENT_SCHEMA.names):
+            unit.add(batch)
         digests.append(unit.digest.to_table(day))
         loads.append(unit.load.to_table(day))
         events += unit.events

@@ -369,9 +369,7 @@ class Digest:
                 common = cs.attrs[a].most_common(1)
                 entry[a] = common[0][0] if common else None
             out.append(entry)
-        # rounded to ns: float sums differ in the last bit with batch boundaries (serial vs parallel),
-        # which must not reorder classes of equal total time
-        out.sort(key=lambda e: (-round(e["query_time"]["sum"], 9), -e["count"], e["checksum"]))
+        out.sort(key=lambda e: class_order(e["query_time"]["sum"], e["count"], e["checksum"]))
         return out
 
     def to_table(self, day: date | str | None = None) -> pa.Table:
@@ -408,6 +406,13 @@ class Digest:
                                    "query_time_p95": sk.quantile(0.95, sk.n, 0.0, math.inf)})
             cols["hourly"].append(hourly)
         return pa.table(cols, schema=DIGEST_SCHEMA)
+
+
+def class_order(query_time_sum: float | None, count: int | None, checksum: str | None) -> tuple:
+    """Sort key of the classes: most total time first, then most executions, then checksum. The sum
+    is rounded to the ns: float sums differ in the last bit with batch boundaries (serial vs
+    parallel, a unit's part vs its events read back), which must not reorder classes of equal time."""
+    return -round(query_time_sum or 0.0, 9), -(count or 0), checksum or ""
 
 
 def _combine(cs: _ClassStats, m: str, n_b: int, sum_b: float, m2_b: float) -> None:

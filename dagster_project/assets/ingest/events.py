@@ -84,7 +84,7 @@ def _take_preview(batches: Any, preview: list[dict]) -> Iterator[pa.RecordBatch]
         yield batch
 
 
-def _manifest(day: dt.date, instance: str, engine: str, file_stats: list[dict], digest_id: str | None) -> dict:
+def _manifest(day: dt.date, instance: str, engine: str, file_stats: list[dict], digest_id: str) -> dict:
     totals = {name: sum(f[name] for f in file_stats) for name in STAT_FIELDS}
     return {
         "table": EVENTS_TABLE,
@@ -122,18 +122,18 @@ def parse_instance_day(context: dg.OpExecutionContext, log_source: LogSourceReso
     # reading the day's events again). The parts are stored once the events have streamed past,
     # before the new events partition replaces the old one, whose manifest then names them.
     unit_digest = UnitDigest()
-    digest_id: list[str] = []
+    manifests: list[dict] = []  # the one write_partition asks for once the events are consumed
 
     def manifest() -> dict:
-        digest_id.append(unit_digest.write(wh, day, instance))
-        return _manifest(day, instance, engine, file_stats, digest_id[0])
+        manifests.append(_manifest(day, instance, engine, file_stats, unit_digest.write(wh, day, instance)))
+        return manifests[0]
 
     with tempfile.TemporaryDirectory(prefix="slowlog-spool-") as spool_dir:
         batches = _parse_files(infos, instance, engine, wh.root, file_stats, spool_dir, workers)
         written = wh.write_partition(
             EVENTS_TABLE, day, _take_preview(unit_digest.feed(batches), preview), instance=instance, manifest=manifest,
         )
-    m = _manifest(day, instance, engine, file_stats, digest_id[0])
+    m = manifests[0]
     seconds = round(time.monotonic() - started, 3)
     context.log.info(f"{unit.label()}: {m['files']} files, {m['events']} events, {m['rejected']} rejected "
                      f"in {seconds} s ({workers} process{'es' if workers > 1 else ''})")

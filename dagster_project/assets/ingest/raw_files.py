@@ -70,13 +70,12 @@ def download_instance_day(context: dg.OpExecutionContext, log_source: LogSourceR
     materialize ``slow_log_files`` (a re-parse of ``slow_query_events`` alone), nothing is listed
     or downloaded: the parse step reads the raw copies already in ``raw/``."""
     day, instance = unit.day, unit.instance
-    row = {"unit": unit, "day": str(day), "instance": instance, "downloaded": False, "files": 0, "bytes": 0,
+    row = {"unit": unit, "day": str(day), "instance": instance, "files": 0, "bytes": 0,
            "retries": 0, "truncated_markers": 0, "skipped_live": 0, "kept": 0, "incomplete": [], **where_ran()}
     if SLOW_LOG_FILES not in context.selected_asset_keys:
         context.log.info(f"{unit.label()}: slow_log_files not selected; the parse reads the raw copies in raw/")
         return row
     wh = data_root.warehouse()
-    row["downloaded"] = True
     existing = {i.base_name: i.size for i in wh.list_raw_files(day, instance)}
     todo = []
     for log_file in log_source.list_files(instance, day=day):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
 from dagster_project.assets.common import partition_days
 from dagster_project.resources.aws import LogSourceResource
@@ -75,8 +76,8 @@ def plan_units(context: dg.OpExecutionContext, log_source: LogSourceResource, in
 class IngestConfig(dg.Config):
     """Options of an ingest run (run config ``ops: {slow_log_ingest: {config: {...}}}``)."""
 
-    instances: list[str] | None = None  # a subset of the resource's instances (default: all)
-    skip_existing: bool = False  # keep raw copies whose size already equals the listed size
+    instances: list[str] | None = Field(default=None, description="A subset of the resource's instances (default: all).")
+    skip_existing: bool = Field(default=False, description="Keep raw copies whose size equals the listed size.")
 
 
 @dg.op(out=dg.DynamicOut(InstanceDay), description="One output per instance x day of the run.")
@@ -86,11 +87,5 @@ def instance_day_units(context: dg.OpExecutionContext, config: IngestConfig,
 
 
 #: the run config of the ingest graph (``ops.slow_log_ingest.config``), handed to its units op
-INGEST_CONFIG = dg.ConfigMapping(
-    config_fn=lambda c: {"instance_day_units": {"config": c}},
-    config_schema={
-        "instances": dg.Field([str], is_required=False, description="A subset of the resource's instances."),
-        "skip_existing": dg.Field(bool, default_value=False,
-                                  description="Keep raw copies whose size equals the listed size."),
-    },
-)
+INGEST_CONFIG = dg.ConfigMapping(config_fn=lambda c: {"instance_day_units": {"config": c}},
+                                 config_schema=IngestConfig.to_config_schema())
