@@ -36,6 +36,7 @@ from dagster_project.resources.slack import SlackReportResource
 from dagster_project.resources.warehouse import DataRootResource
 from dagster_project.schedules import daily_schedule
 from dagster_project.sensors import new_slow_log_files_sensor
+from dagster_project.sources.aws_client import DEFAULT_MAX_BACKOFF_S
 
 SAMPLE_SOURCE_ROOT = Path(__file__).resolve().parent / "sample_data" / "rds"
 
@@ -79,7 +80,9 @@ def default_log_source() -> LogSourceResource:
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     cls = RDSLogSourceResource if kind == "rds" else CloudWatchLogSourceResource
     return cls(instances=instances, engines=configured_engines(), region_name=region,
-               retry_mode=os.environ.get("SLOWLOG_AWS_RETRY_MODE") or "standard", shared_download_budget=shared)
+               retry_mode=os.environ.get("SLOWLOG_AWS_RETRY_MODE") or "standard",
+               max_backoff_s=settings.aws_max_backoff(DEFAULT_MAX_BACKOFF_S),
+               shared_download_budget=shared)
 
 
 EXECUTORS = ("multiprocess", "k8s", "celery")

@@ -82,6 +82,20 @@ def resolve_root(root: str | os.PathLike | None = None) -> Root:
     return Root(pafs.LocalFileSystem(), os.path.abspath(uri_path).rstrip("/") or "/", uri)
 
 
+def aws_max_backoff(default: float) -> float:
+    """``$SLOWLOG_AWS_MAX_BACKOFF``: the longest botocore back-off of the AWS log sources, seconds."""
+    text = (os.environ.get("SLOWLOG_AWS_MAX_BACKOFF") or "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0:
+        raise ValueError(f"SLOWLOG_AWS_MAX_BACKOFF must be a number of seconds >= 0, not {text!r}")
+    return value
+
+
 def parse_workers() -> int:
     """Processes that parse one unit of work (``$SLOWLOG_PARSE_WORKERS``, default: every core)."""
     return max(1, int(os.environ.get("SLOWLOG_PARSE_WORKERS") or os.cpu_count() or 1))

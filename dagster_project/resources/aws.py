@@ -8,7 +8,7 @@ Assets take a ``LogSourceResource``; definitions pick the real one (RDS/CloudWat
 
 The AWS ones reuse ``dagster_aws.utils.ResourceWithBoto3Configuration`` (region_name, endpoint_url,
 max_attempts, profile_name, use_ssl, verify, aws_access_key_id, aws_secret_access_key,
-aws_session_token) and add ``retry_mode`` (standard|adaptive). Pass credentials with
+aws_session_token) and add ``retry_mode`` (standard|adaptive) and ``max_backoff_s``. Pass credentials with
 ``dg.EnvVar(...)``, or not at all (default chain); they never appear in reprs, logs, metadata or
 error messages produced here.
 """
@@ -35,7 +35,8 @@ from dagster_project.sources.base import (
 )
 from dagster_project.sources.cloudwatch import DEFAULT_GROUP_TEMPLATES, CloudWatchLogSource
 from dagster_project.sources.local import LocalLogSource, guess_engines
-from dagster_project.sources.aws_client import client_for_resource
+from dagster_project.sources.aws_client import DEFAULT_MAX_BACKOFF_S, client_for_resource
+from dagster_project.sources.aws_retry import DEFAULT_LOOP_RETRIES
 from dagster_project.sources.rds import RDSLogSource
 
 __all__ = [
@@ -124,10 +125,16 @@ class LogSourceResource(dg.ConfigurableResource):
         budget = max(1, self.max_concurrent_downloads)
         if self._slots is None:
             return download_concurrently(download, files, max(1, budget // max(1, steps_at_once)), on_done)
-        # A slot per API call in flight where the source makes calls (RDS, CloudWatch: a thread
-        # between two calls, or waiting for the check after its download, holds none), else per file.
         self.source  # built (and gated) before the threads start
-        return download_concurrently(download, files, budget, on_done, slots=None if self._per_call else self._slots)
+        if self._per_call:
+            # A slot per API call in flight (RDS, CloudWatch): the slots bound the calls, the threads
+            # only carry the files, so there is one per file (up to 4 x the budget). With one thread
+            # per slot, threads waiting for their file's check (a listing in flight, or one throttled
+            # and backing off) kept the step's other files from starting, and each unit ended in a
+            # staircase of listing waits (fleet benchmark: bursts of 7 downloads started at once
+            # after each listing, 1-2 calls in flight for the last 1.5 s).
+            return download_concurrently(download, files, max(budget, min(len(files), 4 * budget)), on_done)
+        return download_concurrently(download, files, budget, on_done, slots=self._slots)  # a slot per file
 
     def budget_text(self, steps_at_once: int = 1) -> str:
         """How download_many bounds a step's downloads, for its log line."""
@@ -159,6 +166,16 @@ class _Boto3Mixin(ResourceWithBoto3Configuration):
         description="botocore retries per call (botocore Config retries.max_attempts: retries after the "
         "first call; 0 = no botocore retry).",
     )
+    max_backoff_s: float = Field(
+        default=DEFAULT_MAX_BACKOFF_S,
+        ge=0,
+        description="Longest botocore back-off before a retry, seconds (botocore's own cap: 20). A call "
+        "waiting to retry holds no download slot, so its wait frees nothing for the others; a short cap "
+        "stops one call throttled several times in a row from becoming the run's tail. Under a throttle "
+        "that persists, retries come faster until the client's retry quota is spent; the loop-level "
+        "back-off then takes over. Raise it, or use adaptive mode, on an account other tools share. "
+        "standard and adaptive modes only.",
+    )
 
     def _client(self, service: str) -> Any:
         return client_for_resource(self, service, self.retry_mode)
@@ -167,7 +184,7 @@ class _Boto3Mixin(ResourceWithBoto3Configuration):
 class RDSLogSourceResource(LogSourceResource, _Boto3Mixin):
     """Slow-query logs through the RDS API (DescribeDBLogFiles / DownloadDBLogFilePortion)."""
 
-    max_loop_retries: int = Field(default=6, description="Loop-level retries on throttling/5xx, on top of botocore's.")
+    max_loop_retries: int = Field(default=DEFAULT_LOOP_RETRIES, description="Loop-level retries on throttling/5xx, on top of botocore's.")
     backoff_base: float = Field(default=0.5, description="Loop-level backoff base, seconds (doubles per retry, jittered).")
     max_restarts: int = Field(default=3, description="Re-downloads from Marker 0 when a file changes while downloading.")
 
@@ -190,7 +207,7 @@ class CloudWatchLogSourceResource(LogSourceResource, _Boto3Mixin):
         default_factory=lambda: list(DEFAULT_GROUP_TEMPLATES),
         description="Log group names tried for an instance; {instance} is replaced.",
     )
-    max_loop_retries: int = Field(default=6)
+    max_loop_retries: int = Field(default=DEFAULT_LOOP_RETRIES)
     backoff_base: float = Field(default=0.5)
 
     def build_source(self) -> CloudWatchLogSource:

@@ -11,7 +11,13 @@ from typing import Any
 
 from .base import LogSourceError
 
-__all__ = ["BotocoreSource", "CallCounters", "RetryingCaller", "is_retryable_error", "error_code"]
+__all__ = ["BotocoreSource", "CallCounters", "DEFAULT_LOOP_RETRIES", "RetryingCaller", "is_retryable_error", "error_code"]
+
+# Loop-level retries after botocore's own gave up (its attempts spent, or its client's retry quota,
+# as in a throttling storm): waits of 0.5, 1, 2, 4, 8, 16, 20, 20 s (each jittered to 50-100%), so
+# a call rides out a throttle of 40-70 s on top of botocore's short retries (see
+# aws_client.DEFAULT_MAX_BACKOFF_S) before it fails and its unit is reported.
+DEFAULT_LOOP_RETRIES = 8
 
 _THROTTLE_CODES = frozenset(
     {
@@ -91,7 +97,7 @@ class RetryingCaller:
 
     def __init__(
         self,
-        max_retries: int = 6,
+        max_retries: int = DEFAULT_LOOP_RETRIES,
         backoff_base: float = 0.5,
         backoff_max: float = 20.0,
         sleep: Callable[[float], None] = time.sleep,

@@ -30,7 +30,7 @@ from .base import (
     day_of_ms,
     day_window_ms,
 )
-from .aws_retry import BotocoreSource, CallCounters, RetryingCaller
+from .aws_retry import BotocoreSource, CallCounters, DEFAULT_LOOP_RETRIES, RetryingCaller
 
 __all__ = [
     "CloudWatchLogSource",
@@ -96,7 +96,7 @@ class CloudWatchLogSource(BotocoreSource, LogSource):
         file_bases: Mapping[str, str] | None = None,
         page_limit: int | None = None,
         max_pages: int = 1_000_000,
-        max_loop_retries: int = 6,
+        max_loop_retries: int = DEFAULT_LOOP_RETRIES,
         backoff_base: float = 0.5,
         backoff_max: float = 20.0,
         sleep: Callable[[float], None] = time.sleep,

@@ -41,7 +41,8 @@ def fetch_rds(
     Files keep their RDS names without the ``slowquery/`` / ``error/`` prefix. A day that no file
     covers raises :class:`NoFilesForDay` naming the days that have files.
     """
-    client = make_client("rds", region=region, endpoint_url=endpoint_url, max_attempts=max_attempts, retry_mode=retry_mode)
+    client = make_client("rds", region=region, endpoint_url=endpoint_url, max_attempts=max_attempts, retry_mode=retry_mode,
+                         max_pool_connections=max(10, max_concurrent))
     source = RDSLogSource(client)
     os.makedirs(out_dir, exist_ok=True)
     files = source.list_files(instance)

@@ -32,7 +32,7 @@ from typing import Any
 from dagster_project.days import to_date_or_none
 
 from .aws_client import make_boto_config  # noqa: F401 - part of this module's API
-from .aws_retry import BotocoreSource, CallCounters, RetryingCaller, _HTTPRetryable, error_code, is_retryable_error
+from .aws_retry import BotocoreSource, CallCounters, DEFAULT_LOOP_RETRIES, RetryingCaller, _HTTPRetryable, error_code, is_retryable_error
 from .base import (
     DownloadResult,
     LogFile,
@@ -163,7 +163,7 @@ class RDSLogSource(BotocoreSource, LogSource):
         self,
         client: Any,
         *,
-        max_loop_retries: int = 6,
+        max_loop_retries: int = DEFAULT_LOOP_RETRIES,
         backoff_base: float = 0.5,
         backoff_max: float = 20.0,
         max_restarts: int = 3,

@@ -52,6 +52,25 @@ def test_downloads_overlap_up_to_the_bound_and_lose_nothing(data_root, shared):
     assert meta(result, "slow_query_events")["events"] == total > 300
 
 
+def test_files_waiting_for_their_check_do_not_hold_back_the_others(data_root):
+    """A downloaded file waits for a listing that starts after its download (the check that it did
+    not change meanwhile). With slow listings and a budget of 2 calls, every file of the unit must
+    still be fetched while the first such listing is in flight: a file waiting for its check holds
+    no slot and no place the other files need (with one thread per slot, files 3-8 waited)."""
+    hours = (0, 2, 4, 6, 8, 10, 12, 14)
+    with RDSApiServer(estate(["db-1"], hours=hours), latency=0.005,
+                      action_latency={"DescribeDBLogFiles": 0.6}) as srv:
+        result = materialize(rds_resource(srv, instances=["db-1"], max_concurrent_downloads=2))
+        assert result.success, failure_message(result)
+        listings = sorted((a, b) for a, b, action, _ in srv.timeline if action == "DescribeDBLogFiles")
+        first_check_answered = listings[1][1]  # listings[0] found the files
+        portions = [a for a, _, action, _ in srv.timeline if action == "DownloadDBLogFilePortion"]
+        assert len(portions) == len(hours)  # one portion each
+        assert max(portions) < first_check_answered, (sorted(portions), listings)
+        assert srv.peak_in_flight_by_action["DownloadDBLogFilePortion"] <= 2
+        assert_nothing_lost(srv, data_root, "db-1", list(srv.raw_files("db-1")))
+
+
 def test_a_throttling_storm_slows_the_estate_down_but_fails_nothing(data_root):
     """8 downloads wanted at once against a cap of 3 calls in flight plus a throttle every 6th
     call: botocore's adaptive mode (one rate limiter per client, shared by every thread) and the

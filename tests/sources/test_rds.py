@@ -229,6 +229,39 @@ def test_botocore_retries_are_counted(tmp_path):
         assert res.retries == 2  # reported by botocore as ResponseMetadata.RetryAttempts
 
 
+def test_botocore_backoff_is_capped_at_max_backoff_s(tmp_path):
+    """Six throttles in a row on one portion: botocore alone would sleep rand(0, 1), rand(0, 2), ...
+    rand(0, 32) s between them (all six under 0.5 s about once in 30,000 runs); capped at 50 ms, every
+    retry follows within half a second, still jittered, the attempt count still botocore's."""
+    from dagster_project.resources.aws import RDSLogSourceResource
+
+    data = mysql_log_bytes(100_000, max_line=60_000)
+    with RDSApiServer({INSTANCE: {ROTATED: data}}, max_portion_bytes=256 * 1024) as srv:
+        resource = RDSLogSourceResource(instances=[INSTANCE], region_name="us-east-1", endpoint_url=srv.endpoint_url,
+                                        aws_access_key_id="testing", aws_secret_access_key="testing",
+                                        max_attempts=8, max_loop_retries=0, max_backoff_s=0.05)
+        src = resource.build_source()
+        [lf] = src.list_files(INSTANCE)
+        srv.throttle_first = srv._fault_calls + 6
+        res = src.download(lf, tmp_path)
+        assert file_sha(res.path) == sha(data)
+        assert srv.throttled == 6 and res.retries == 6  # botocore's retries, not the loop's
+        starts = sorted(t[0] for t in srv.timeline if t[2] == "DownloadDBLogFilePortion")
+        gaps = [b - a for a, b in zip(starts, starts[1:])]
+        assert len(gaps) >= 6 and max(gaps) < 0.5, gaps
+        assert max(gaps[:6]) - min(gaps[:6]) > 0.002, gaps  # jittered, not six retries at the cap
+
+
+def test_max_backoff_s_is_validated():
+    from dagster_project.resources.aws import RDSLogSourceResource
+    from dagster_project.sources.aws_client import make_client
+
+    with pytest.raises(Exception, match="greater than or equal to 0"):
+        RDSLogSourceResource(instances=[INSTANCE], max_backoff_s=-1)
+    with pytest.raises(ValueError, match="max back-off must be >= 0"):
+        make_client("rds", region="us-east-1", max_backoff_s=float("nan"))
+
+
 def test_5xx_and_throttling_mixed(tmp_path, small_lines):
     data = lines_upto(small_lines, 0, 900_000)
     with RDSApiServer({INSTANCE: {ROTATED: data}}, max_portion_bytes=32 * 1024, error_5xx_every=4, throttle_every=7) as srv:

@@ -101,6 +101,7 @@ class RDSApiServer:
         truncate_long_lines: bool = True,
         marker_generation: int = 0,
         latency: float = 0.0,
+        action_latency: Mapping[str, float] | None = None,
         max_in_flight: int = 0,
     ) -> None:
         self._lock = threading.RLock()
@@ -122,6 +123,8 @@ class RDSApiServer:
         self.marker_generation = marker_generation
         #: seconds every answer takes (slept outside the lock: concurrent calls overlap, as on AWS)
         self.latency = float(latency)
+        #: the same for some actions ({"DescribeDBLogFiles": 0.5}), instead of ``latency``
+        self.action_latency = {k: float(v) for k, v in (action_latency or {}).items()}
         #: calls in flight above this many are throttled at once, like an API rate limit (0 = no cap)
         self.max_in_flight = int(max_in_flight)
         self.in_flight = 0
@@ -340,8 +343,9 @@ class RDSApiServer:
                 result = 400, _error("Throttling", "Rate exceeded", "Sender")
             else:
                 result = self._handle(params)
-            if self.latency:
-                time.sleep(self.latency)
+            latency = self.action_latency.get(action, self.latency)
+            if latency:
+                time.sleep(latency)
             return result
         finally:
             with self._lock:
