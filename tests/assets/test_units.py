@@ -132,6 +132,13 @@ def test_slowlog_source_selects_the_default_log_source(monkeypatch):
     assert isinstance(source, RDSLogSourceResource) and source.instances == ["a-1", "b-2"]
     assert source.endpoint_url is None  # never overridden: boto3 reads AWS_ENDPOINT_URL_RDS itself
     assert source.source.client.meta.endpoint_url == "http://127.0.0.1:1"
+    assert source.max_backoff_s == 1.0 and source.retry_mode == "standard"
+    monkeypatch.setenv("SLOWLOG_AWS_MAX_BACKOFF", "2.5")
+    assert definitions.default_log_source().max_backoff_s == 2.5
+    monkeypatch.setenv("SLOWLOG_AWS_MAX_BACKOFF", "soon")
+    with pytest.raises(ValueError, match="SLOWLOG_AWS_MAX_BACKOFF must be a number of seconds >= 0, not 'soon'"):
+        definitions.default_log_source()
+    monkeypatch.delenv("SLOWLOG_AWS_MAX_BACKOFF")
     monkeypatch.setenv("SLOWLOG_SOURCE", "cloudwatch")
     assert type(definitions.default_log_source()).__name__ == "CloudWatchLogSourceResource"
     monkeypatch.setenv("SLOWLOG_SOURCE", "ftp")
