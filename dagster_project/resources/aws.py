@@ -133,7 +133,7 @@ class LogSourceResource(dg.ConfigurableResource):
             # and backing off) kept the step's other files from starting, and each unit ended in a
             # staircase of listing waits (fleet benchmark: bursts of 7 downloads started at once
             # after each listing, 1-2 calls in flight for the last 1.5 s).
-            return download_concurrently(download, files, max(budget, min(len(files), 4 * budget)), on_done)
+            return download_concurrently(download, files, 4 * budget, on_done)  # never more threads than files
         return download_concurrently(download, files, budget, on_done, slots=self._slots)  # a slot per file
 
     def budget_text(self, steps_at_once: int = 1) -> str:

@@ -99,11 +99,11 @@ def make_client(
     aws_session_token: str | None = None,
 ) -> Any:
     """A boto3 client with botocore retries (standard mode by default, back-off capped at
-    ``max_backoff_s``, see :data:`DEFAULT_MAX_BACKOFF_S`), keeping up to ``max_pool_connections``
-    connections open (botocore's default, 10; calls beyond it open a connection, a TLS handshake
-    against AWS, and drop it after). Credentials: the keys given,
-    else the usual chain (environment, profile, instance role); endpoint: the one given, else what
-    boto3 reads itself (``AWS_ENDPOINT_URL_<SERVICE>``)."""
+    ``max_backoff_s``, see :data:`DEFAULT_MAX_BACKOFF_S`), keeping a connection open for each of
+    ``max_pool_connections`` calls in flight, never fewer than botocore's default, 10 (calls beyond
+    the pool open a connection, a TLS handshake against AWS, and drop it after). Credentials: the
+    keys given, else the usual chain (environment, profile, instance role); endpoint: the one
+    given, else what boto3 reads itself (``AWS_ENDPOINT_URL_<SERVICE>``)."""
     import boto3.session
     import botocore.session
 
@@ -120,7 +120,7 @@ def make_client(
         aws_secret_access_key=aws_secret_access_key,
         aws_session_token=aws_session_token,
         config=make_boto_config(max_attempts=max_attempts, mode=retry_mode,
-                                max_pool_connections=max(1, int(max_pool_connections))),
+                                max_pool_connections=max(10, int(max_pool_connections))),
     )
     return cap_retry_backoff(client, max_backoff_s)
 
@@ -136,7 +136,7 @@ def client_for_resource(resource: Any, service: str, retry_mode: str = "standard
         max_attempts=resource.max_attempts,
         retry_mode=retry_mode,
         max_backoff_s=getattr(resource, "max_backoff_s", DEFAULT_MAX_BACKOFF_S),
-        max_pool_connections=max(10, int(getattr(resource, "max_concurrent_downloads", 10))),
+        max_pool_connections=getattr(resource, "max_concurrent_downloads", 10),
         profile_name=resource.profile_name,
         use_ssl=resource.use_ssl,
         verify=resource.verify,

@@ -42,7 +42,7 @@ def fetch_rds(
     covers raises :class:`NoFilesForDay` naming the days that have files.
     """
     client = make_client("rds", region=region, endpoint_url=endpoint_url, max_attempts=max_attempts, retry_mode=retry_mode,
-                         max_pool_connections=max(10, max_concurrent))
+                         max_pool_connections=max_concurrent)
     source = RDSLogSource(client)
     os.makedirs(out_dir, exist_ok=True)
     files = source.list_files(instance)
