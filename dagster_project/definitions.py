@@ -133,9 +133,10 @@ def default_executor() -> dg.ExecutorDefinition:
 # ---- assets / checks / resources of each part of the pipeline -----------------------------------
 def default_opensearch() -> OpenSearchResource:
     """$OPENSEARCH_URL (default the local node `make opensearch-up` starts); auth from
-    $OPENSEARCH_AUTH (none|basic|sigv4), $OPENSEARCH_USERNAME / $OPENSEARCH_PASSWORD, $AWS_REGION."""
+    $OPENSEARCH_AUTH (none|basic|sigv4), $OPENSEARCH_USERNAME / $OPENSEARCH_PASSWORD, $AWS_REGION; TLS
+    and credentials over http from settings.opensearch_transport()."""
     auth = os.environ.get("OPENSEARCH_AUTH", "none")
-    kwargs = {}
+    kwargs = settings.opensearch_transport()
     if auth == "basic":
         kwargs.update(username=os.environ.get("OPENSEARCH_USERNAME", "admin"),
                       password=dg.EnvVar("OPENSEARCH_PASSWORD"))

@@ -117,3 +117,17 @@ def download_steps() -> int:
     """Download steps the multiprocess executor runs at once (``$SLOWLOG_DOWNLOAD_STEPS``, 8); a
     run's download budget (the log source's ``max_concurrent_downloads``) is shared among them."""
     return max(1, int(os.environ.get("SLOWLOG_DOWNLOAD_STEPS") or 8))
+
+
+def opensearch_transport() -> dict:
+    """TLS options of the default OpenSearch resource, as its fields: ``$OPENSEARCH_CA_CERTS``,
+    ``$OPENSEARCH_CLIENT_CERT``, ``$OPENSEARCH_CLIENT_KEY`` (PEM files) and
+    ``$OPENSEARCH_ALLOW_INSECURE_CREDENTIALS`` (``1``: send credentials over plain http anyway)."""
+    fields = {"ca_certs": "OPENSEARCH_CA_CERTS", "client_cert": "OPENSEARCH_CLIENT_CERT",
+              "client_key": "OPENSEARCH_CLIENT_KEY"}
+    options: dict = {field: os.environ[var] for field, var in fields.items() if os.environ.get(var)}
+    text = (os.environ.get("OPENSEARCH_ALLOW_INSECURE_CREDENTIALS") or "0").strip().lower()
+    if text not in ("0", "1", "true", "false", "yes", "no"):
+        raise ValueError(f"OPENSEARCH_ALLOW_INSECURE_CREDENTIALS must be 1 or 0, not {text!r}")
+    options["allow_insecure_credentials"] = text in ("1", "true", "yes")
+    return options

@@ -152,7 +152,8 @@ def test_opensearch_password_never_leaks(data_root, instance, secret_env, opense
 
     def os_res(hosts, **kwargs):
         args = dict(hosts=hosts, auth="basic", username="publisher", password=dg.EnvVar("RELIABILITY_OS_PASSWORD"),
-                    index_prefix=f"{tag}digest-", events_index_prefix=f"{tag}events-", timeout_s=3)
+                    index_prefix=f"{tag}digest-", events_index_prefix=f"{tag}events-", timeout_s=3,
+                    allow_insecure_credentials=True)  # the proxy speaks plain http
         args.update(kwargs)
         return OpenSearchResource(**args)
 

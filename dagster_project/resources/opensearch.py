@@ -10,7 +10,9 @@ when raw events are published). Re-publishing a day overwrites its documents, an
 classes that vanished from a re-published (day, instance) are deleted.
 
 Credentials (``password``; AWS ones come from the default boto3 chain) never appear in reprs, logs
-or error messages produced here; pass the password with ``dg.EnvVar("OPENSEARCH_PASSWORD")``.
+or error messages produced here; pass the password with ``dg.EnvVar("OPENSEARCH_PASSWORD")``. They
+go over https only (unless ``allow_insecure_credentials``), with ``ca_certs`` / ``client_cert`` for
+a private CA or mutual TLS: see ``dagster_project.resources.opensearch_transport``.
 The errors are defined here, with the resource that raises them: Dagster names a failure by the
 exception's module path (``dagster_project.resources.opensearch.OpenSearchUnreachableError: ...``).
 A local node for development and tests: ``scripts/opensearch/opensearch.sh up``.
@@ -21,10 +23,8 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import logging
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Literal, Optional
-from urllib.parse import urlsplit
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
@@ -33,11 +33,15 @@ from dagster_project.days import to_date
 from dagster_project.opensearch.documents import digest_documents, event_documents, load_documents
 from dagster_project.opensearch.templates import LOAD_PROPERTIES, index_templates
 from dagster_project.resources.masking import mask_secrets
+from dagster_project.resources.opensearch_transport import (
+    TransportSettingsError, check_credentials_transport, strip_userinfo, tls_hint, tls_options,
+)
 
 __all__ = [
     "OpenSearchError",
     "OpenSearchPublishError",
     "OpenSearchResource",
+    "OpenSearchSettingsError",
     "OpenSearchUnreachableError",
 ]
 
@@ -53,6 +57,10 @@ class OpenSearchUnreachableError(OpenSearchError, ConnectionError):
     """No connection to the cluster (refused, DNS, TLS, timeout)."""
 
 
+class OpenSearchSettingsError(OpenSearchError, ValueError):
+    """Settings refused before any byte is sent (credentials over plain http, a missing CA file...)."""
+
+
 class OpenSearchPublishError(OpenSearchError):
     """Some documents of a bulk publish were rejected."""
 
@@ -62,13 +70,6 @@ class OpenSearchPublishError(OpenSearchError):
 
 
 # ------------------------------------------------------------------------------------ scrubbing
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@")
-
-
-def _strip_userinfo(url: str) -> str:
-    return _USERINFO.sub(r"\1", url)
-
-
 def _one_line(text: str, limit: int = 400) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -96,7 +97,14 @@ class OpenSearchResource(dg.ConfigurableResource):
     timeout_s: float = Field(default=30.0, description="per-request timeout, seconds")
     number_of_replicas: int = Field(default=0, description="replicas of new indices (template)")
     number_of_shards: int = Field(default=1, description="primary shards of new indices (template)")
-    verify_certs: bool = Field(default=True, description="verify TLS certificates (https hosts)")
+    verify_certs: bool = Field(default=True, description="verify TLS certificates (https hosts); False warns")
+    ca_certs: Optional[str] = Field(default=None, description="CA bundle (PEM) to verify the cluster with, "
+                                    "e.g. a private CA; default: certifi's public CAs")
+    client_cert: Optional[str] = Field(default=None, description="client certificate (PEM) for mutual TLS")
+    client_key: Optional[str] = Field(default=None, description="its private key (PEM), if not in client_cert")
+    allow_insecure_credentials: bool = Field(
+        default=False, description="send credentials (basic, URL, SigV4) over plain http anyway (warns)"
+    )
     chunk_size: int = Field(default=500, description="documents per bulk request")
 
     _client: Any = PrivateAttr(default=None)
@@ -106,16 +114,16 @@ class OpenSearchResource(dg.ConfigurableResource):
     def __repr_args__(self):  # type: ignore[override]
         for key, value in mask_secrets(super().__repr_args__(), {"password"}):
             if key == "hosts" and value:
-                value = [_strip_userinfo(h) for h in value]
+                value = [strip_userinfo(h) for h in value]
             yield key, value
 
     # ---- connection
     @property
     def display_host(self) -> str:
-        return ", ".join(_strip_userinfo(h) for h in self.hosts) or "<no hosts>"
+        return ", ".join(strip_userinfo(h) for h in self.hosts) or "<no hosts>"
 
     def _scrub(self, text: Any) -> str:
-        text = _strip_userinfo(str(text))
+        text = strip_userinfo(str(text))
         for secret in (self.password,):
             if secret:
                 text = text.replace(secret, "***")
@@ -136,11 +144,12 @@ class OpenSearchResource(dg.ConfigurableResource):
             "retry_on_timeout": True,
             "http_compress": True,
         }
-        if any(urlsplit(h).scheme == "https" for h in self.hosts):
-            kwargs["use_ssl"] = True
-            kwargs["verify_certs"] = self.verify_certs
-            if not self.verify_certs:
-                kwargs["ssl_show_warn"] = False
+        try:  # before any connection exists: a refused configuration sends nothing
+            check_credentials_transport(list(self.hosts), self.auth, self.allow_insecure_credentials)
+            kwargs.update(tls_options(list(self.hosts), verify_certs=self.verify_certs, ca_certs=self.ca_certs,
+                                      client_cert=self.client_cert, client_key=self.client_key))
+        except TransportSettingsError as e:
+            raise OpenSearchSettingsError(self._scrub(e)) from None
         if self.auth == "basic":
             if not self.username or self.password is None:
                 raise OpenSearchError("auth=basic needs username and password")
@@ -178,9 +187,9 @@ class OpenSearchResource(dg.ConfigurableResource):
         except OpenSearchError:
             raise
         except ose.ConnectionError as e:  # includes ConnectionTimeout, SSLError
-            reason = getattr(e, "info", None) or getattr(e, "error", None) or e
+            reason = _short_reason(getattr(e, "info", None) or getattr(e, "error", None) or e)
             raise OpenSearchUnreachableError(
-                f"OpenSearch at {self.display_host} is unreachable: {self._scrub(_short_reason(reason))}"
+                f"OpenSearch at {self.display_host} is unreachable: {self._scrub(reason)}{tls_hint(reason)}"
             ) from None
         except ose.TransportError as e:
             status = e.status_code
@@ -385,7 +394,8 @@ def _short_reason(reason: Any) -> str:
     """The innermost useful part of a urllib3/requests connection error."""
     text = str(reason)
     for marker in ("Connection refused", "Name or service not known", "timed out", "No route to host",
-                   "Temporary failure in name resolution", "certificate verify failed", "Connection reset"):
+                   "Temporary failure in name resolution", "certificate verify failed", "certificate required",
+                   "Connection reset"):
         if marker in text:
             return marker
     return text

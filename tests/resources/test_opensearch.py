@@ -258,6 +258,7 @@ def test_rejection_error_never_shows_the_password(opensearch_url):
     # the test node has no security plugin: it ignores the Authorization header
     tag = uuid.uuid4().hex[:8]
     res = OpenSearchResource(hosts=[opensearch_url], auth="basic", username="publisher", password=SECRET,
+                             allow_insecure_credentials=True,  # the test node speaks plain http
                              index_prefix=f"test-digest-{tag}-", events_index_prefix=f"test-events-{tag}-")
     try:
         rows = day2_rows()
@@ -283,7 +284,7 @@ def _free_port() -> int:
 def test_unreachable_host_is_one_clear_line_without_credentials():
     port = _free_port()
     res = OpenSearchResource(hosts=[f"http://admin:{SECRET}@127.0.0.1:{port}"], auth="basic",
-                             username="admin", password=SECRET, timeout_s=3)
+                             username="admin", password=SECRET, timeout_s=3, allow_insecure_credentials=True)
     for call in (res.ensure_templates, lambda: res.publish_digest(day2_rows(), DAY2), res.ping):
         with pytest.raises(OpenSearchUnreachableError) as err:
             call()
@@ -338,7 +339,7 @@ def test_resource_in_a_dagster_run_with_env_password(opensearch_url, monkeypatch
         return dg.MaterializeResult(metadata={"documents": res["documents"], "index": res["index"]})
 
     resource = OpenSearchResource(hosts=[opensearch_url], auth="basic", username="u",
-                                  password=dg.EnvVar("TEST_OPENSEARCH_PASSWORD"),
+                                  password=dg.EnvVar("TEST_OPENSEARCH_PASSWORD"), allow_insecure_credentials=True,
                                   index_prefix=f"test-digest-{tag}-", events_index_prefix=f"test-events-{tag}-")
     result = dg.materialize([published], resources={"opensearch": resource})
     try:

@@ -197,7 +197,7 @@ def test_opensearch_down_is_one_clear_line_naming_the_host_without_password(day,
     port = _free_port()
     instance = dg.DagsterInstance.ephemeral()
     res = resource(f"http://publisher:{PASSWORD}@127.0.0.1:{port}", prefix, auth="basic", username="publisher",
-                   password=PASSWORD, timeout_s=2)
+                   password=PASSWORD, timeout_s=2, allow_insecure_credentials=True)
     result = publish(res, instance=instance)
     assert not result.success
     failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
