@@ -123,6 +123,7 @@ def load_digest(
     instance: str | Sequence[str] | None = None,
     root: RootLike = None,
     columns: Sequence[str] | None = None,
+    max_classes: int | None = None,
 ) -> pd.DataFrame:
     """Query-class aggregates from the stored daily digests (``query_digest``) alone.
 
@@ -131,7 +132,9 @@ def load_digest(
     avg and stddev; quantiles from the merged sketches, within 1%; see :mod:`dagster_project.rollup`),
     with the same columns plus ``days`` (days the class was seen); ``date`` is the range's first day.
     The events table is never read. ``start`` None: every stored day (merged). ``instance`` filters
-    the ``instance`` column; ``columns`` selects the columns returned.
+    the ``instance`` column; ``columns`` selects the columns returned. A range with ``max_classes``:
+    at most that many classes per instance, the others' events in its overflow row (checksum
+    ``OVERFLOW_CHECKSUM``, last), as the daily rows hold those past ``$SLOWLOG_MAX_CLASSES``.
     """
     if start is not None and end is None:
         end = start
@@ -139,5 +142,5 @@ def load_digest(
     wh = Warehouse(root)
     if first is not None and first == last:
         return wh.read_table(DIGEST_TABLE, first, last, instance, columns).to_pandas()
-    merged = merge_digest(wh.read_table(DIGEST_TABLE, first, last, instance))
+    merged = merge_digest(wh.read_table(DIGEST_TABLE, first, last, instance), max_classes=max_classes)
     return merged[[c for c in columns if c in merged.columns]] if columns else merged

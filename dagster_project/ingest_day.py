@@ -4,7 +4,8 @@ Launches ``ingest_job`` (raw files -> events -> digest) of ``dagster_project.def
 the day's partition, every configured instance, through the Dagster instance at ``$DAGSTER_HOME``
 (a temporary one when unset), so the run shows in the UI. It runs on the definitions' executor
 (one process per instance-day step), waits, prints what landed per instance and exits 1 if any
-unit failed (naming it), 2 on bad arguments.
+unit failed or an ERROR-severity asset check failed (naming the instance-day and the check), 2 on
+bad arguments.
 """
 from __future__ import annotations
 
@@ -36,6 +37,23 @@ def _reason(error) -> str:
     if error is None:
         return ""
     return (error.message or "").strip().splitlines()[0][:300] if error.message else error.cls_name or ""
+
+
+def _failed_checks(result) -> list[tuple[str | None, str]]:
+    """(instance-day 'YYYY-MM-DD/instance' or None, 'check NAME failed: reason') of every failed
+    ERROR-severity asset check: the run itself succeeds when a check fails, the ingest does not."""
+    import dagster as dg
+
+    from dagster_project.assets.ingest.checks import FAILED_UNITS
+
+    failed = []
+    for evaluation in result.get_asset_check_evaluations():
+        if evaluation.passed or evaluation.severity != dg.AssetCheckSeverity.ERROR:
+            continue
+        units = evaluation.metadata.get(FAILED_UNITS)
+        rows = (units.value if units is not None else None) or [{"partition": None, "reason": "see the run"}]
+        failed += [(r["partition"], f"check {evaluation.check_name} failed: {r['reason']}") for r in rows]
+    return failed
 
 
 def _landed(day: dt.date, instances: list[str]) -> list[dict]:
@@ -74,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     from dagster_project.assets.ingest import InstanceDay, source_instances
     from dagster_project.definitions import RESOURCES
     from dagster_project.partitions import daily_partitions
+    from dagster_project.run_health import fail_orphaned_runs, killed_step_message, launcher_tags, step_exit_code
 
     if not daily_partitions.has_partition_key(day.isoformat()):
         print(f"ingest: {day} is not a partition (first day $SLOWLOG_START_DATE, last today UTC)", file=sys.stderr)
@@ -88,8 +107,10 @@ def main(argv: list[str] | None = None) -> int:
                   "loggers": {"console": {"config": {"log_level": args.log_level}}}}
     print(f"ingest {day}: {len(instances)} instance(s), Dagster instance {os.environ['DAGSTER_HOME']}", flush=True)
     with dg.DagsterInstance.get() as instance:
+        for run_id in fail_orphaned_runs(instance):  # runs of a make ingest that was killed (run_health.py)
+            print(f"run {run_id}: its make ingest process was killed; marked FAILED", flush=True)
         result = dg.execute_job(dg.reconstructable(ingest_job), instance=instance, run_config=run_config,
-                                tags={"dagster/partition": day.isoformat()}, raise_on_error=False)
+                                tags={"dagster/partition": day.isoformat(), **launcher_tags()}, raise_on_error=False)
         by_key = {InstanceDay(day, i).mapping_key: i for i in instances}
         failed: dict[str, list[str]] = {}
         other_failures = []
@@ -98,18 +119,29 @@ def main(argv: list[str] | None = None) -> int:
             data = event.event_specific_data
             description = getattr(getattr(data, "user_failure_data", None), "description", None)
             message = description or _reason(data.error)
+            if m and m.group(1) in by_key and data.error and data.error.cls_name == "ChildProcessCrashException":
+                message = killed_step_message(_step_name(event.step_key), f"{by_key[m.group(1)]} {day}",
+                                              step_exit_code(instance, result.run_id, event.step_key))
             if m and m.group(1) in by_key:
                 failed.setdefault(by_key[m.group(1)], []).append(f"{_step_name(event.step_key)}: {message}")
             else:
                 other_failures.append(f"{event.step_key}: {message}")
-        print(f"run {result.run_id}: {'success' if result.success else 'FAILED'}")
+        checks_failed = _failed_checks(result)
+        print(f"run {result.run_id}: {'success' if result.success else 'FAILED'}"
+              f"{f', {len(checks_failed)} failed check(s)' if checks_failed else ''}")
+    for partition, message in checks_failed:
+        unit = next((i for i in instances if partition == f"{day.isoformat()}/{i}"), None)
+        if unit is not None:
+            failed.setdefault(unit, []).append(message)
+        else:
+            other_failures.append(f"{partition or 'run'}: {message}")
     for row in _landed(day, instances):
         status = "FAILED " + "; ".join(failed[row["instance"]]) if row["instance"] in failed else "ok"
         print(f"  {row['instance']}: {row['files']} files, {row['bytes']} bytes, {row['events']} events, "
               f"{row['rejected']} rejected  {status}")
     for line in other_failures:
         print(f"  {line}")
-    return 0 if result.success else 1
+    return 0 if result.success and not checks_failed else 1
 
 
 if __name__ == "__main__":

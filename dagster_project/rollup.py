@@ -11,6 +11,11 @@ the range's events. The merged sketch is returned too, so a result merges again.
 slowest execution, as pt-query-digest picks it); ``db`` / ``user`` / ``host`` those of the day with
 the most executions; ``hourly`` sums count and query time per hour of day (an hourly p95 is not
 mergeable: null). ``date`` is the range's first day; ``days`` counts the days the class was seen.
+
+The overflow rows (checksum :data:`~dagster_project.slowlog.digest_cap.OVERFLOW_CHECKSUM`: the events
+of the classes past a digest's cap) merge like a class, into one row per instance, last. With
+``max_classes``, the classes of an instance past the first ``max_classes`` (most query time) join
+it, so a merged range stays capped too; sums over the rows stay every event's.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dagster_project.slowlog.digest import DIGEST_SCHEMA, METRICS, QUANTILES, SKETCH_COLUMNS
+from dagster_project.slowlog.digest_cap import OVERFLOW_CHECKSUM, OVERFLOW_FINGERPRINT
 from dagster_project.slowlog.sketch import GAMMA, ZERO_BUCKET
 
 __all__ = ["merge_digest", "sketch_quantiles"]
@@ -75,9 +81,28 @@ def _flat(table: pa.Table, gid: np.ndarray, column: str) -> tuple[np.ndarray, np
     return gid[parents], pc.list_flatten(col).to_numpy(zero_copy_only=False)
 
 
-def merge_digest(rows: pa.Table | pd.DataFrame) -> pd.DataFrame:
-    """One row per (instance, checksum) of ``rows`` (digest rows of any days); see the module doc."""
+def merge_digest(rows: pa.Table | pd.DataFrame, max_classes: int | None = None) -> pd.DataFrame:
+    """One row per (instance, checksum) of ``rows`` (digest rows of any days), the overflow last;
+    at most ``max_classes`` classes per instance besides it (see the module doc)."""
     table = rows if isinstance(rows, pa.Table) else pa.Table.from_pandas(rows, preserve_index=False)
+    merged = _merge(table)
+    if max_classes:
+        is_class = merged["checksum"] != OVERFLOW_CHECKSUM
+        rank = merged[is_class].groupby("instance", dropna=False).cumcount()  # rows are in class order
+        past = merged[is_class][rank.to_numpy() >= max_classes]
+        if len(past):
+            drop = {(None if pd.isna(i) else i, c) for i, c in zip(past["instance"], past["checksum"])}
+            moved = pa.array([k in drop for k in zip(table.column("instance").to_pylist(),
+                                                      table.column("checksum").to_pylist())])
+            for name, value in (("checksum", OVERFLOW_CHECKSUM), ("fingerprint", OVERFLOW_FINGERPRINT),
+                                ("example", None), ("example_redacted", None)):
+                i = table.schema.get_field_index(name)
+                table = table.set_column(i, name, pc.if_else(moved, pa.scalar(value, pa.string()), table.column(name)))
+            merged = _merge(table)
+    return merged
+
+
+def _merge(table: pa.Table) -> pd.DataFrame:
     if table.num_rows == 0:
         empty = DIGEST_SCHEMA.empty_table().to_pandas()
         return empty.assign(days=pd.Series(dtype="int64"))
@@ -140,9 +165,9 @@ def merge_digest(rows: pa.Table | pd.DataFrame) -> pd.DataFrame:
         out[a] = busiest[a].to_numpy()
     out["hourly"] = _merge_hourly(table, gid, n_groups)
     out["days"] = grouped["date"].nunique().to_numpy().astype(np.int64) if "date" in df else 1
-    out = out[[*DIGEST_SCHEMA.names, "days"]]
-    return out.sort_values(["query_time_sum", "count", "checksum"], ascending=[False, False, True],
-                           kind="stable").reset_index(drop=True)
+    out = out[[*DIGEST_SCHEMA.names, "days"]].assign(_overflow=out["checksum"] == OVERFLOW_CHECKSUM)
+    return out.sort_values(["_overflow", "query_time_sum", "count", "checksum"], ascending=[True, False, False, True],
+                           kind="stable").drop(columns="_overflow").reset_index(drop=True)
 
 
 def _merge_hourly(table: pa.Table, gid: np.ndarray, n_groups: int) -> list[list[dict]]:

@@ -11,9 +11,10 @@ Writes are idempotent per partition: re-materializing a partition *replaces* it,
 They are also atomic for readers:
 
 * local filesystem: the new ``part-0.parquet`` is written under a hidden name inside the partition
-  (``.part-0.parquet.tmp-<uuid>``) and ``os.replace``d onto the old one, then the manifest the same
+  (``.part-0.parquet.tmp-<owner tag>``) and ``os.replace``d onto the old one, then the manifest the same
   way. A reader sees the old file or the new one, never none and never half of one; a crash or a
-  failed rename at any point leaves the previous version in place.
+  failed rename at any point leaves the previous version in place, and the temp file of a killed
+  writer is removed by the next write of the partition (:mod:`dagster_project.scratch`).
 * S3: the Parquet file is uploaded under a temporary key (``_tmp-<uuid>.parquet``, which readers,
   Athena included, ignore) and then copied onto ``part-0.parquet``; an S3 object replace is atomic.
 
@@ -51,6 +52,7 @@ import pyarrow.fs as pafs
 
 from dagster_project.days import DateLike, to_date
 from dagster_project.parquet_stream import Data, date_column_as_date32, stream_to_parquet
+from dagster_project.scratch import owner_tag, remove_dead
 from dagster_project.settings import Root, resolve_root
 from dagster_project.slowlog.digest import DIGEST_SCHEMA
 from dagster_project.slowlog.events import EVENT_SCHEMA
@@ -65,6 +67,8 @@ UNIT_DIGEST_TABLE = "query_digest_units"
 UNIT_LOAD_TABLE = "db_load_units"
 PART_FILE = "part-0.parquet"
 MANIFEST_FILE = "_manifest.json"
+TMP_MARKER = ".tmp-"  # local temp files: .<final name>.tmp-<owner tag>; S3: _tmp-<uuid>... keys
+TMP_STALE_AFTER_S = 3600.0  # a temp file or key whose writer's liveness cannot be seen, once this old
 
 # Tables whose partitions are per day AND instance; every other table is per day only.
 INSTANCE_PARTITIONED = {EVENTS_TABLE, UNIT_DIGEST_TABLE, UNIT_LOAD_TABLE}
@@ -108,19 +112,15 @@ def _manifest_bytes(manifest: Manifest, result: dict) -> bytes | None:
     return json.dumps(body, indent=2, sort_keys=True, default=str).encode()
 
 
-def _remove_stale(final_dir: str, max_age_s: float = 3600.0) -> None:
-    """Hidden temp files a killed writer left behind (older than an hour: not a live writer's),
+def _remove_stale(final_dir: str) -> None:
+    """Hidden temp files a killed writer left behind (scratch.remove_dead: never a live writer's),
     and visible .parquet files other than part-0 (they would be read twice)."""
-    now = time.time()
+    remove_dead(final_dir, ".", marker=TMP_MARKER, max_age_s=TMP_STALE_AFTER_S)
     for entry in os.scandir(final_dir):
         name = entry.name
-        try:
-            if ".tmp-" in name and name.startswith(".") and now - entry.stat().st_mtime > max_age_s:
+        if name.endswith(".parquet") and name != PART_FILE and not _hidden(name):
+            with contextlib.suppress(OSError):
                 os.unlink(entry.path)
-            elif name.endswith(".parquet") and name != PART_FILE and not _hidden(name):
-                os.unlink(entry.path)
-        except OSError:
-            pass
 
 
 def _instances_filter(instance: Instances) -> set[str] | None:
@@ -211,7 +211,7 @@ class Warehouse:
             try:
                 os.replace(local_path, dest_path)
             except OSError:  # different device
-                tmp = os.path.join(os.path.dirname(dest_path), f".{os.path.basename(dest_path)}.tmp-{uuid.uuid4().hex}")
+                tmp = os.path.join(os.path.dirname(dest_path), f".{os.path.basename(dest_path)}{TMP_MARKER}{owner_tag()}")
                 shutil.copyfile(local_path, tmp)
                 os.replace(tmp, dest_path)
                 os.unlink(local_path)
@@ -261,9 +261,9 @@ class Warehouse:
         # beside the old one and os.replace'd onto it (atomic): a reader sees the old or the new
         # version, never none; a crash or a failed rename at any point leaves the old one.
         os.makedirs(final_dir, exist_ok=True)
-        token = uuid.uuid4().hex
-        tmp_part = f"{final_dir}/.{PART_FILE}.tmp-{token}"
-        tmp_manifest = f"{final_dir}/.{MANIFEST_FILE}.tmp-{token}"
+        token = owner_tag()
+        tmp_part = f"{final_dir}/.{PART_FILE}{TMP_MARKER}{token}"
+        tmp_manifest = f"{final_dir}/.{MANIFEST_FILE}{TMP_MARKER}{token}"
         try:
             with self.fs.open_output_stream(tmp_part) as sink:
                 rows, _ = stream_to_parquet(sink, data, schema)
@@ -304,7 +304,20 @@ class Warehouse:
             if info.base_name not in (PART_FILE, MANIFEST_FILE) and info.base_name.endswith(".parquet") \
                     and not _hidden(info.base_name):
                 _delete_quietly(fs, info.path)
+        self.remove_dead_temp_files(final_dir)
         return result
+
+    def remove_dead_temp_files(self, folder: str) -> list[str]:
+        """The temp files (local) or ``_tmp-`` keys (S3) of writers that died in ``folder``; on S3,
+        where a writer's liveness cannot be seen, those older than ``TMP_STALE_AFTER_S``."""
+        if self.root.is_local:
+            return remove_dead(folder, ".", marker=TMP_MARKER, max_age_s=TMP_STALE_AFTER_S)
+        removed, now = [], time.time()
+        for info in _list(self.fs, folder):
+            if info.base_name.startswith("_tmp-") and info.mtime and now - info.mtime.timestamp() > TMP_STALE_AFTER_S:
+                _delete_quietly(self.fs, info.path)
+                removed.append(info.base_name)
+        return removed
 
     # ------------------------------------------------------------------------------- read
     def read_manifest(self, table: str, date: DateLike, instance: str | None = None) -> dict | None:

@@ -27,7 +27,7 @@ FINGERPRINT_CHARS = 160
 
 def _top_row(day, cls: dict) -> dict:
     """A row of the top-classes table from a row of the digest table."""
-    fingerprint = redact_query(cls.get("fingerprint") or "")
+    fingerprint = redact_query(cls.get("fingerprint") or "", cls.get("engine"))
     if len(fingerprint) > FINGERPRINT_CHARS:
         fingerprint = fingerprint[: FINGERPRINT_CHARS - 1] + "…"
     return {

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dagster_project.slowlog.digest import DIGEST_SCHEMA, Digest, class_order
+from dagster_project.slowlog.digest_cap import OVERFLOW_CHECKSUM
 from dagster_project.slowlog.events import EVENT_SCHEMA
 from dagster_project.slowlog.load import DB_LOAD_SCHEMA, LoadSeries
 from dagster_project.warehouse import EVENTS_TABLE, PART_FILE, UNIT_DIGEST_TABLE, UNIT_LOAD_TABLE, Warehouse
@@ -86,12 +87,14 @@ def _fresh(wh: Warehouse, day: dt.date, instance: str) -> dict | None:
 
 
 def _sort_classes(table: pa.Table) -> pa.Table:
-    """The day's class order (:func:`class_order`, as :meth:`Digest.classes`), then instance."""
+    """The day's class order (:func:`class_order`, as :meth:`Digest.classes`), then instance; the
+    instances' overflow rows (events of the classes past ``$SLOWLOG_MAX_CLASSES``) last."""
     sums = table.column("query_time_sum").to_pylist()
     counts = table.column("count").to_pylist()
     checksums = table.column("checksum").to_pylist()
     instances = table.column("instance").to_pylist()
-    order = sorted(range(table.num_rows), key=lambda i: (*class_order(sums[i], counts[i], checksums[i]),
+    order = sorted(range(table.num_rows), key=lambda i: (checksums[i] == OVERFLOW_CHECKSUM,
+                                                         *class_order(sums[i], counts[i], checksums[i]),
                                                          instances[i] or ""))
     return table.take(pa.array(order, pa.int64()))
 

@@ -66,8 +66,9 @@ def warehouse_summary(days: list[dt.date], instances: list[str], engines: dict[s
                .agg(count=("count", "sum"), total=("query_time_sum", "sum"), fingerprint=("fingerprint", "first"))
                .reset_index().sort_values("total", ascending=False).head(TOP_N))
         for r in agg.itertuples():
+            fingerprint = shorten(redact_query(r.fingerprint or "", engines.get(r.instance)))
             top.append({"instance": r.instance, "checksum": r.checksum, "count": int(r.count),
-                        "query_time_sum": float(r.total), "fingerprint": shorten(redact_query(r.fingerprint or ""))})
+                        "query_time_sum": float(r.total), "fingerprint": fingerprint})
     return {
         "root": wh.root,
         "events": sum(r["events"] for r in per_instance.values()),
@@ -124,6 +125,8 @@ def print_ingested(summary: dict, days: list[dt.date], instances: list[str]) -> 
 
 
 def print_regressions(day: dt.date) -> None:
+    from dagster_project.slowlog.redact import redact_query
+
     regs = regressions_of(day)
     say()
     say(f"Regressions on {day} vs the trailing days: {len(regs)}")
@@ -132,7 +135,7 @@ def print_regressions(day: dt.date) -> None:
         ratio = r.get("p95_ratio") if "p95" in kind else r.get("total_ratio")
         # `ratio == ratio`: a NaN ratio (no baseline) gets no "xN"
         detail = f" x{ratio:.0f}" if isinstance(ratio, (int, float)) and ratio == ratio and kind != "new" else ""
-        say(f"  {kind + detail:<22} {r.get('instance', ''):<15} {shorten(r.get('fingerprint') or '', 70)}")
+        say(f"  {kind + detail:<22} {r.get('instance', ''):<15} {shorten(redact_query(r.get('fingerprint') or ''), 70)}")
 
 
 def print_checks(checks: list) -> None:

@@ -7,7 +7,8 @@ what these generators yield; the field names are the ones the templates (``templ
   (``doc_type="daily"``) and, when the digest has the ``hourly`` column, one per class per hour
   (``doc_type="hourly"``). Field names are the ``query_digest`` warehouse columns
   (``query_time_sum``, ``rows_examined_p95``...), plus ``@timestamp``, ``doc_type`` and ``hour``.
-  ``example`` is the *redacted* example query.
+  ``example`` is the *redacted* example query and ``fingerprint`` the redacted fingerprint (a
+  fingerprint keeps what pt-query-digest keeps: a literal cut by the log, some comments).
   ``_id`` = sha1("instance|YYYY-MM-DD|checksum[|hour]"): re-publishing a day overwrites.
   The same index holds the ``db_load`` series (``doc_type="db_load"``), see :func:`load_documents`.
 * raw-event index (``slowlog-events-YYYY.MM.DD``, optional): one document per slow-log event with
@@ -111,24 +112,24 @@ def digest_documents(rows: Any, day: _dt.date, *, redact: bool = True) -> Iterat
             raise ValueError(f"digest row dated {to_date(row['date'])} passed to publish_digest(day={date_s})")
         if not row.get("checksum"):
             raise ValueError("digest row without a checksum")
+        engine = row.get("engine")
+        fingerprint, example = row.get("fingerprint"), row.get("example")
         if redact:
-            if "example_redacted" in row:
-                example = row["example_redacted"]
-            else:
-                if redact_query is None:
-                    redact_query = _redactor()
-                example = row.get("example")
-                example = redact_query(example) if isinstance(example, str) else None
-        else:
-            example = row.get("example")
+            if redact_query is None:
+                redact_query = _redactor()
+            # the stored example_redacted is redacted again with the engine's rules: a digest written
+            # by an older version (or without knowing the engine) may have let a literal through
+            example = row["example_redacted"] if "example_redacted" in row else example
+            example = redact_query(example, engine) if isinstance(example, str) else None
+            fingerprint = redact_query(fingerprint, engine) if isinstance(fingerprint, str) else fingerprint
         doc: dict[str, Any] = {
             "@timestamp": _day_start(day),
             "date": date_s,
             "doc_type": "daily",
             "instance": row.get("instance"),
-            "engine": row.get("engine"),
+            "engine": engine,
             "checksum": row["checksum"],
-            "fingerprint": row.get("fingerprint"),
+            "fingerprint": fingerprint,
             "db": row.get("db"),
             "user": row.get("user"),
             "host": row.get("host"),
@@ -185,7 +186,7 @@ def load_documents(rows: Any, day: _dt.date, *, redact: bool = True) -> Iterator
         if checksum is None:
             fingerprint = "other"
         elif redact_query is not None and isinstance(fingerprint, str):
-            fingerprint = redact_query(fingerprint)
+            fingerprint = redact_query(fingerprint, row.get("engine"))
         doc = {"@timestamp": minute, "date": date_s, "doc_type": "db_load", "instance": row.get("instance"),
                "checksum": checksum, "fingerprint": fingerprint, "rank": row.get("rank"),
                "aas": row.get("aas"), "query_time_s": row.get("query_time_s")}
@@ -224,8 +225,13 @@ def event_documents(batches: Any, *, redact: bool = True) -> Iterator[tuple[str,
         for col, field in _EVENT_FIELDS.items():
             if col in ev:
                 doc[field] = _plain(ev[col])
-        query = ev.get("query")
-        doc["Query"] = redact_query(query) if (redact_query and isinstance(query, str)) else _plain(query)
+        query, fingerprint = ev.get("query"), ev.get("fingerprint")
+        if redact_query is not None:
+            engine = ev.get("engine")
+            query = redact_query(query, engine) if isinstance(query, str) else query
+            if isinstance(fingerprint, str):  # a fingerprint keeps what pt keeps: a cut literal, comments
+                doc["fingerprint"] = redact_query(fingerprint, engine)
+        doc["Query"] = _plain(query)
         if ev.get("source_file") is None or ev.get("source_offset") is None:
             raise ValueError("event without source_file/source_offset: cannot build a deterministic id")
         yield _sha1(ev.get("instance"), ev["source_file"], int(ev["source_offset"])), day, doc

@@ -35,7 +35,19 @@ typedef struct {
     int32_t merged; /* DETAIL/STATEMENT/... of the entry before (same pid) */
 } pgline_t;
 
-/* `(?P<level>...):(?:[ \t]+|(?=\r?\n)|\Z)` at b[j]; returns the level (m.end() in *msg) or -1 */
+/* `[0-9A-Z]{5}:[ \t]` at b[t]: a SQLSTATE and the blank after it */
+static int pg_sqlstate(const char *b, Py_ssize_t le, Py_ssize_t t) {
+    if (t + 6 >= le || b[t + 5] != ':' || (b[t + 6] != ' ' && b[t + 6] != '\t')) return 0;
+    for (int i = 0; i < 5; i++) {
+        unsigned char c = (unsigned char)b[t + i];
+        if (!pg_digit(c) && !(c >= 'A' && c <= 'Z')) return 0;
+    }
+    return 1;
+}
+
+/* `(?P<level>...):(?:[ \t]+(?:[0-9A-Z]{5}:[ \t]+)?|(?=\r?\n)|\Z)` at b[j] (the SQLSTATE that
+ * log_error_verbosity = verbose writes after the severity is skipped); returns the level (m.end()
+ * in *msg) or -1 */
 static int pg_level(const char *b, Py_ssize_t blen, Py_ssize_t le, Py_ssize_t j, Py_ssize_t *msg) {
     for (int lv = 0; lv < PL_N; lv++) {
         Py_ssize_t k = (Py_ssize_t)strlen(PG_LEVELS[lv]);
@@ -48,6 +60,10 @@ static int pg_level(const char *b, Py_ssize_t blen, Py_ssize_t le, Py_ssize_t j,
             Py_ssize_t t = c + 1;
             if (t < le && (b[t] == ' ' || b[t] == '\t')) {
                 while (t < le && (b[t] == ' ' || b[t] == '\t')) t++;
+                if (pg_sqlstate(b, le, t)) {
+                    t += 6;
+                    while (t < le && (b[t] == ' ' || b[t] == '\t')) t++;
+                }
             } else if (!(t == blen || (t < blen && b[t] == '\n') || (t + 1 < blen && b[t] == '\r' && b[t + 1] == '\n'))) {
                 continue;
             }

@@ -21,12 +21,52 @@ Slow-query logs in, pt-query-digest-grade answers out.
                                                 events as hive-partitioned Parquet
 {more}
 Engines: MySQL/MariaDB/Percona/Aurora slow logs, PostgreSQL log_min_duration_statement logs,
-Redis/ElastiCache/MemoryDB slow logs (JSON). Files may be gzip-compressed; '-' reads stdin.
+Redis/ElastiCache/MemoryDB slow logs (JSON). Files may be gzip- or bzip2-compressed; '-' reads stdin.
+
+Nothing is dropped silently: damaged compressed input (cut short, junk, corrupt bytes) keeps every
+event it holds, and a file that lost data, hit the decompression limit or held nothing recognisable
+is named on stderr with exit code 1 (the report still counts everything read); 2 is a bad path or option.
 """
 
 
 class CliError(Exception):
     """Reported as one line on stderr, exit code 2."""
+
+
+#: exit code when a file lost data (compressed input damaged or over the decompression limit, or
+#: nothing in it recognised): the output still holds every event that could be read
+EXIT_INPUT_LOST = 1
+#: a file whose rejected bytes pass this share of its bytes is named on stderr (the pipeline's
+#: ``rejected_ratio`` check has the same default)
+WARN_REJECTED_SHARE = 0.01
+
+
+def _decompression_limit(args):
+    from .decompress import DecompressionLimit, LimitSettingError
+
+    try:
+        return DecompressionLimit.resolve(args.max_expansion_ratio, args.max_decompressed_bytes)
+    except LimitSettingError as exc:
+        raise CliError(str(exc)) from None
+
+
+def report_losses(name: str, stats) -> bool:
+    """One line on stderr per problem of one file (compressed data lost, most or all of it
+    rejected); True when data was lost (the exit code says so)."""
+    for line in stats.input_errors:
+        sys.stderr.write(f"slowlog: {name}: {line}; {stats.events} events read\n")
+    if stats.input_errors:
+        return True  # those lines explain the rest (a bomb's zeros rejected, say)
+    if stats.bytes_total and stats.rejected_bytes and not stats.events:
+        sys.stderr.write(f"slowlog: {name}: nothing recognised as a {stats.engine or 'slow log'} entry: "
+                         f"{stats.rejected_bytes} of {stats.bytes_total} bytes rejected (wrong --engine, or not "
+                         f"a slow log?)\n")
+        return True
+    if stats.bytes_total and stats.rejected_bytes > WARN_REJECTED_SHARE * stats.bytes_total:
+        share = 100.0 * stats.rejected_bytes / stats.bytes_total
+        sys.stderr.write(f"slowlog: warning: {name}: {stats.rejected_bytes} of {stats.bytes_total} bytes "
+                         f"({share:.1f}%) rejected in {stats.rejected} pieces\n")
+    return False
 
 
 def _check_readable(paths: list[str]) -> None:
@@ -101,40 +141,62 @@ def cmd_digest(args) -> int:
     from .parse import parse_log
 
     _check_readable(args.files)
+    limit = _decompression_limit(args)
     total = sum(os.path.getsize(p) for p in args.files if p != "-")
     progress = _Progress(total, sys.stderr.isatty() and not args.quiet)
-    digest = Digest()
-    events = rejected = 0
+    try:
+        digest = Digest(max_classes=args.max_classes)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    per_file = []  # (name, ParseStats)
     workers = args.jobs if args.jobs else (os.cpu_count() or 1)
     serial = []
     for name in args.files:
         if parallel_ok(name, workers):
-            part, stats = digest_file_parallel(name, workers=workers, engine=args.engine)
+            part, stats = digest_file_parallel(name, workers=workers, engine=args.engine,
+                                               max_classes=digest.max_classes)
             digest.merge(part)
-            events += stats.events
-            rejected += stats.rejected
+            per_file.append((name, stats))
             progress.advance(os.path.getsize(name))
         else:
             serial.append(name)
     for source, name in _iter_sources(serial, progress):
-        parsed = parse_log(source, engine=args.engine, source_file=os.path.basename(name))
+        parsed = parse_log(source, engine=args.engine, source_file=os.path.basename(name), limit=limit)
         try:
             for batch in parsed:
                 digest.add(batch)
         finally:
             if hasattr(source, "close") and name != "-":
                 source.close()
-        events += parsed.stats.events
-        rejected += parsed.stats.rejected
+        per_file.append((name, parsed.stats))
     progress.close()
+    events = sum(stats.events for _, stats in per_file)
+    rejected = sum(stats.rejected for _, stats in per_file)
+    lost = [report_losses(name, stats) for name, stats in per_file]
     classes = digest.classes()
+    overflow = digest.overflow_entry()  # the events of the classes past --max-classes
+    # the server's counts of statements it did not log: valid records, not events (engines/mysql_throttle.py)
+    summarised = [stats for _, stats in per_file if stats.throttled_summaries]
+    throttled = summarised and {"entries": sum(s.throttled_summaries for s in summarised),
+                                "suppressed": sum(s.throttled_suppressed for s in summarised),
+                                "query_time": round(sum(s.throttled_query_time for s in summarised), 6)}
     if args.format == "json":
-        json.dump({"events": events, "rejected": rejected, "classes": classes}, sys.stdout,
+        totals = {"events": events, "rejected": rejected,
+                  "rejected_bytes": sum(stats.rejected_bytes for _, stats in per_file)}
+        if any(stats.lost_bytes or stats.input_errors for _, stats in per_file):
+            totals["lost_compressed_bytes"] = sum(stats.lost_bytes for _, stats in per_file)
+        if throttled:
+            totals["throttled_summaries"] = throttled
+        json.dump({**totals, "classes": classes, **({"overflow": overflow} if overflow else {})}, sys.stdout,
                   separators=(",", ":") if args.compact else None, indent=None if args.compact else 1)
         sys.stdout.write("\n")
     else:
-        sys.stdout.write(format_table(classes, events, rejected, limit=args.limit, width=args.width))
-    return 0
+        sys.stdout.write(format_table(classes + [overflow] * bool(overflow), events, rejected, limit=args.limit,
+                                      width=args.width))
+        if throttled:
+            sys.stdout.write(f"# not events: {throttled['entries']} throttle summaries of {throttled['suppressed']} "
+                             f"statements the server did not log ({_fmt_time(throttled['query_time'])})\n")
+    return EXIT_INPUT_LOST if any(lost) else 0
 
 
 def _fmt_time(seconds: float) -> str:
@@ -177,21 +239,37 @@ def cmd_parse(args) -> int:
     from .writer import write_events
 
     _check_readable(args.files)
+    limit = _decompression_limit(args)
     total = sum(os.path.getsize(p) for p in args.files if p != "-")
     progress = _Progress(total, sys.stderr.isatty() and not args.quiet)
     summary = []
+    lost = False
     for source, name in _iter_sources(args.files, progress):
-        parsed = parse_log(source, instance=args.instance, engine=args.engine, source_file=os.path.basename(name))
+        parsed = parse_log(source, instance=args.instance, engine=args.engine, source_file=os.path.basename(name),
+                           limit=limit)
         try:
             written = write_events(parsed, args.out, instance=args.instance or "unknown")
         finally:
             if hasattr(source, "close") and name != "-":
                 source.close()
         summary.append({**parsed.stats.as_dict(), "written": written})
+        lost = report_losses(name, parsed.stats) or lost
     progress.close()
     json.dump({"files": summary}, sys.stdout, indent=1, default=str)
     sys.stdout.write("\n")
-    return 0
+    return EXIT_INPUT_LOST if lost else 0
+
+
+def _limit_arguments(p: argparse.ArgumentParser) -> None:
+    from .decompress import DEFAULT_MAX_DECOMPRESSED_BYTES, DEFAULT_MAX_EXPANSION_RATIO, DEFAULT_RATIO_FLOOR_BYTES
+
+    p.add_argument("--max-expansion-ratio", metavar="R", default=None,
+                   help=f"compressed input: stop a file whose output passes R x its compressed bytes, once past "
+                        f"{DEFAULT_RATIO_FLOOR_BYTES >> 20} MiB (default $SLOWLOG_MAX_EXPANSION_RATIO or "
+                        f"{DEFAULT_MAX_EXPANSION_RATIO:g}; 0 = none)")
+    p.add_argument("--max-decompressed-bytes", metavar="N", default=None,
+                   help=f"compressed input: stop a file past N decompressed bytes (K/M/G suffixes; default "
+                        f"$SLOWLOG_MAX_DECOMPRESSED_BYTES or {DEFAULT_MAX_DECOMPRESSED_BYTES >> 30}G; 0 = none)")
 
 
 def build_parser(extensions: tuple = ()) -> argparse.ArgumentParser:
@@ -213,6 +291,10 @@ def build_parser(extensions: tuple = ()) -> argparse.ArgumentParser:
     d.add_argument("--compact", action="store_true", help="json: no indentation")
     d.add_argument("-j", "--jobs", type=int, default=0, help="worker processes for big files (default: all cores)")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    d.add_argument("--max-classes", metavar="N", default=None,
+                   help="keep at most N classes, the others' events in an \"overflow\" (default "
+                        "$SLOWLOG_MAX_CLASSES or 10000; 0 = no cap)")
+    _limit_arguments(d)
     d.set_defaults(func=cmd_digest)
 
     pa_ = sub.add_parser("parse", help="write events as hive-partitioned Parquet",
@@ -223,6 +305,7 @@ def build_parser(extensions: tuple = ()) -> argparse.ArgumentParser:
     pa_.add_argument("--instance", default=None, metavar="ID", help="instance id stored with each event")
     pa_.add_argument("--engine", choices=engines, default="auto")
     pa_.add_argument("-q", "--quiet", action="store_true")
+    _limit_arguments(pa_)
     pa_.set_defaults(func=cmd_parse)
 
     for extend in extensions:  # commands of the package around the core (dagster_project/cli.py: fetch)

@@ -5,66 +5,53 @@ events that have a value of the metric (the others are counted in ``<metric>_mis
 come from a log-bucketed histogram (DDSketch-style, bucket ratio 1.02, see :mod:`.sketch`) whose
 estimates are within 1% relative error of the exact nearest-rank quantile; ``to_table`` stores it
 per class so that days merge (:mod:`dagster_project.rollup`). Work per batch is vectorised (Arrow group-by + numpy), not per event.
+
+Memory is bounded in the number of classes: at most ``max_classes`` are kept (see :mod:`.digest_cap`
+for the policy and its error bound); the events of the classes that do not fit are counted in one
+*overflow* class, so the classes plus the overflow always add up to every event.
 """
 from __future__ import annotations
 
 import math
-from collections import Counter
 from datetime import date, datetime, timezone
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .class_stats import ATTRS as _ATTRS, METRICS, ClassStats as _ClassStats
+from .class_stats import combine as _combine, merge_stats as _merge_stats
+from .digest_cap import OVERFLOW_CHECKSUM, OVERFLOW_FINGERPRINT, cap_order, resolve_max_classes
 from .redact import redact_query
-from .sketch import GAMMA, LOG_GAMMA as _LOG_GAMMA, Sketch as _Sketch  # noqa: F401 - GAMMA re-exported
+from .sketch import GAMMA, Sketch as _Sketch, SketchBuffer  # noqa: F401 - GAMMA re-exported
 
-METRICS = ("query_time", "lock_time", "rows_sent", "rows_examined")
 QUANTILES = (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
-_ATTRS = ("db", "user", "host")
 _KEY_SEP = "\x1f"
-
-
-class _ClassStats:
-    __slots__ = ("count", "ns", "sums", "m2", "mins", "maxs", "sketches", "first", "last",
-                 "example", "example_qt", "fingerprint", "engine", "attrs", "hourly", "keys", "index")
-
-    def __init__(self, keys: dict, fingerprint: str, engine: str | None, hourly: bool, index: int = 0) -> None:
-        self.keys = keys
-        self.index = index  # position in Digest._by_index (buffered sketch rows refer to it)
-        self.count = 0
-        self.ns = dict.fromkeys(METRICS, 0)  # events with a value of the metric (count - missing)
-        self.sums = dict.fromkeys(METRICS, 0.0)
-        self.m2 = dict.fromkeys(METRICS, 0.0)  # sum of squared deviations from the mean (Chan et al.)
-        self.mins = dict.fromkeys(METRICS, math.inf)
-        self.maxs = dict.fromkeys(METRICS, -math.inf)
-        self.sketches = {m: _Sketch() for m in METRICS}
-        self.first = None
-        self.last = None
-        self.example = None
-        self.example_qt = -math.inf
-        self.fingerprint = fingerprint
-        self.engine = engine
-        self.attrs = {a: Counter() for a in _ATTRS}
-        self.hourly: dict[int, list] | None = {} if hourly else None  # hour -> [count, sum, _Sketch]
+#: an example (the slowest query of its class) is cut to this many characters: a class's memory
+#: must not grow with its queries' length (IN lists of thousands of values)
+EXAMPLE_MAX_CHARS = 4096
 
 
 class Digest:
-    """Aggregate EVENT_SCHEMA batches per class (by default per checksum)."""
+    """Aggregate EVENT_SCHEMA batches per class (by default per checksum), keeping at most
+    ``max_classes`` classes (``None``: ``$SLOWLOG_MAX_CLASSES`` or the default; 0: no cap)."""
 
-    def __init__(self, group_by: tuple[str, ...] = ("checksum",), hourly: bool = False) -> None:
+    def __init__(self, group_by: tuple[str, ...] = ("checksum",), hourly: bool = False,
+                 max_classes: int | None = None) -> None:
         if "checksum" not in group_by:
             raise ValueError("group_by must include 'checksum'")
         self.group_by = tuple(group_by)
         self.hourly = hourly
         self._classes: dict[tuple, _ClassStats] = {}
         self._by_index: list[_ClassStats] = []
-        # Sketch updates are buffered as (slot << 17 | bucket) -> count arrays per sketch family
-        # (the four metrics, and "hourly": slot = class * 24 + hour) and folded into the per-class
-        # sketches only when results are asked for or the buffer grows: no Python work per class
-        # and batch.
-        self._pending: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-        self._pending_rows = 0
+        # Sketch updates of the four metric families (slot = class index) and "hourly" (slot =
+        # class index * 24 + hour), applied to the per-class sketches only when results are asked
+        # for or classes are evicted: no Python work per class and batch.
+        self._pending = SketchBuffer()
+        self.max_classes = resolve_max_classes(max_classes)
+        self.overflow: _ClassStats | None = None  # the evicted classes' events, merged
+        self.evicted = 0  # classes moved into the overflow (a class evicted twice counts twice)
+        self.decrements = 0.0  # the cap's error bound, seconds of query time (digest_cap)
         self._waiting: list[pa.Table] = []  # added, not yet aggregated (see _MIN_ROWS)
         self._waiting_rows = 0
         self.events = 0
@@ -89,6 +76,8 @@ class Digest:
         if self._waiting:
             tables, self._waiting, self._waiting_rows = self._waiting, [], 0
             self._aggregate(tables[0] if len(tables) == 1 else pa.concat_tables(tables))
+            if self.max_classes and len(self._by_index) > 2 * self.max_classes:
+                self._evict(self.max_classes)  # amortised: a round every max_classes new classes
 
     def _aggregate(self, table: pa.Table) -> None:
         n = table.num_rows
@@ -141,12 +130,12 @@ class Digest:
             if valid.all():
                 np.minimum.at(mins, ids, x)
                 np.maximum.at(maxs, ids, x)
-                self._buffer_sketch(m, global_ids, x)
+                self._pending.add(m, global_ids, x)
             else:
                 vids, vx = ids[valid], x[valid]
                 np.minimum.at(mins, vids, vx)
                 np.maximum.at(maxs, vids, vx)
-                self._buffer_sketch(m, global_ids[valid], vx)
+                self._pending.add(m, global_ids[valid], vx)
             for j, cs in enumerate(stats):
                 if ns[j]:
                     _combine(cs, m, int(ns[j]), float(sums[j]), float(m2s[j]))
@@ -157,6 +146,8 @@ class Digest:
             if m == "query_time":
                 qt = x
                 qt_valid = valid
+                for j, cs in enumerate(stats):
+                    cs.weight += float(sums[j])
 
         # Example: the event with the largest Query_time (what pt shows); among equal ones in a
         # batch, the last.
@@ -171,7 +162,7 @@ class Digest:
             r = int(best[j])
             if r >= 0 and (cs.example is None or score[r] > cs.example_qt):
                 cs.example_qt = float(score[r])
-                cs.example = queries[r].as_py()
+                cs.example = _short(queries[r].as_py())
 
         # First/last seen.
         ts = table.column("ts").combine_chunks()
@@ -206,71 +197,47 @@ class Digest:
                 if v < len(values):
                     stats[c].attrs[a][values[v]] += int(pair_counts[pair])
 
-    _BUCKET_BITS = 17  # buckets span about +-35,000 (1e-300 .. 1e308): they fit 2**16 either side
-    _BUCKET_BIAS = 1 << 16  # added to a bucket to pack it in the low _BUCKET_BITS bits
-    _ZERO_BUCKET = -_BUCKET_BIAS  # values <= 0
-    _FOLD_ROWS = 1 << 20
-
-    def _buffer_sketch(self, family: str, slots: np.ndarray, x: np.ndarray) -> None:
-        if not len(x):
-            return
-        pos = x > 0
-        positive = np.ceil(np.log(x[pos]) / _LOG_GAMMA).astype(np.int64)
-        b_lo = int(positive.min()) if len(positive) else 0
-        span = (int(positive.max()) - b_lo + 2) if len(positive) else 1
-        s_lo = int(slots.min())
-        if (int(slots.max()) - s_lo + 1) * span <= 1 << 22:  # dense: a bincount, not a sort
-            cell = np.zeros(len(x), dtype=np.int64)  # 0 = value <= 0, else bucket - b_lo + 1
-            cell[pos] = positive - (b_lo - 1)
-            dense = np.bincount((slots - s_lo) * span + cell)
-            hit = np.flatnonzero(dense)
-            counts = dense[hit]
-            slot, hit_cell = np.divmod(hit, span)
-            bucket = np.where(hit_cell == 0, self._ZERO_BUCKET, hit_cell + (b_lo - 1))
-            uniq = ((slot + s_lo) << self._BUCKET_BITS) | (bucket + self._BUCKET_BIAS)
-        else:
-            bucket = np.full(len(x), self._ZERO_BUCKET, dtype=np.int64)
-            bucket[pos] = positive
-            uniq, counts = np.unique((slots << self._BUCKET_BITS) | (bucket + self._BUCKET_BIAS), return_counts=True)
-        self._pending.setdefault(family, []).append((uniq, counts))
-        self._pending_rows += len(uniq)
-        if self._pending_rows > self._FOLD_ROWS:
-            self._compact()
-
-    def _compact(self) -> None:
-        """Merge each family's buffered arrays into one (bounded memory between folds)."""
-        self._pending_rows = 0
-        for family, parts in self._pending.items():
-            if len(parts) > 1:
-                keys = np.concatenate([k for k, _ in parts])
-                uniq, inverse = np.unique(keys, return_inverse=True)
-                counts = np.bincount(inverse, weights=np.concatenate([c for _, c in parts])).astype(np.int64)
-                parts[:] = [(uniq, counts)]
-            self._pending_rows += len(parts[0][0]) if parts else 0
-
     def _fold(self) -> None:
         """Aggregate what is waiting, and apply the buffered sketch updates to the per-class sketches."""
         self._aggregate_waiting()
-        if not self._pending:
-            return
-        self._compact()
-        mask = (1 << self._BUCKET_BITS) - 1
-        for family, parts in self._pending.items():
-            for keys, counts in parts:
-                slots = (keys >> self._BUCKET_BITS).tolist()
-                buckets = ((keys & mask) - self._BUCKET_BIAS).tolist()
-                for slot, bucket, count in zip(slots, buckets, counts.tolist()):
-                    if family == "hourly":
-                        cs, hour = self._by_index[slot // 24], slot % 24
-                        sketch = cs.hourly[hour][2]
-                    else:
-                        sketch = self._by_index[slot].sketches[family]
-                    if bucket == self._ZERO_BUCKET:
-                        sketch.zeros += count
-                    else:
-                        sketch.buckets[bucket] += count
-        self._pending = {}
-        self._pending_rows = 0
+        for family, slot, bucket, count in self._pending.drain():
+            if family == "hourly":
+                sketch = self._by_index[slot // 24].hourly[slot % 24][2]
+            else:
+                sketch = self._by_index[slot].sketches[family]
+            if bucket is None:
+                sketch.zeros += count
+            else:
+                sketch.buckets[bucket] += count
+
+    def _finish(self) -> None:
+        """Fold, then cap to ``max_classes`` (results, merges and pickles hold no more)."""
+        self._fold()
+        if self.max_classes and len(self._by_index) > self.max_classes:
+            self._evict(self.max_classes)
+
+    def _evict(self, keep: int) -> None:
+        """Keep the ``keep`` classes first in :func:`~.digest_cap.cap_order` (their counters less
+        the next one's, the decrement); merge the others into the overflow."""
+        self._fold()
+        order, decrement = cap_order([cs.weight for cs in self._by_index], [cs.count for cs in self._by_index], keep)
+        self.decrements += decrement
+        kept = [self._by_index[i] for i in order[:keep]]
+        for i in order[keep:]:
+            self._to_overflow(self._by_index[i])
+        self._by_index = kept
+        self._classes = {}
+        for index, cs in enumerate(kept):
+            cs.index = index
+            cs.weight = max(0.0, cs.weight - decrement)
+            self._classes[tuple(cs.keys.values())] = cs
+
+    def _to_overflow(self, cs: _ClassStats) -> None:
+        self.evicted += 1
+        if self.overflow is None:
+            keys = {**cs.keys, "checksum": OVERFLOW_CHECKSUM}
+            self.overflow = _ClassStats(keys, OVERFLOW_FINGERPRINT, cs.engine, self.hourly, -1)
+        _merge_stats(self.overflow, cs)
 
     def _add_hourly(self, slots: np.ndarray, qt: np.ndarray, qt_valid: np.ndarray) -> None:
         uniq, inverse, counts = np.unique(slots, return_inverse=True, return_counts=True)
@@ -282,10 +249,10 @@ class Digest:
                 entry = cs.hourly[hour] = [0, 0.0, _Sketch()]
             entry[0] += count
             entry[1] += total
-        self._buffer_sketch("hourly", slots[qt_valid], qt[qt_valid])
+        self._pending.add("hourly", slots[qt_valid], qt[qt_valid])
 
     def __getstate__(self):
-        self._fold()  # workers send folded digests
+        self._finish()  # workers send folded, capped digests
         return self.__dict__
 
     def merge(self, other: "Digest") -> None:
@@ -293,38 +260,26 @@ class Digest:
         if other.group_by != self.group_by:
             raise ValueError("cannot merge digests with different group_by")
         self._fold()
-        other._fold()
+        other._finish()
         self.events += other.events
+        self.evicted += other.evicted
+        self.decrements += other.decrements
+        if other.overflow is not None:
+            if self.overflow is None:
+                self.overflow = other.overflow
+            else:
+                _merge_stats(self.overflow, other.overflow)
         for key, o in other._classes.items():
             cs = self._classes.get(key)
             if cs is None:
                 o.index = len(self._by_index)
                 self._classes[key] = o
                 self._by_index.append(o)
-                continue
-            cs.count += o.count
-            for m in METRICS:
-                if o.ns[m]:
-                    _combine(cs, m, o.ns[m], o.sums[m], o.m2[m])
-                cs.mins[m] = min(cs.mins[m], o.mins[m])
-                cs.maxs[m] = max(cs.maxs[m], o.maxs[m])
-                cs.sketches[m].merge(o.sketches[m])
-            if o.first is not None:
-                cs.first = o.first if cs.first is None else min(cs.first, o.first)
-                cs.last = o.last if cs.last is None else max(cs.last, o.last)
-            if o.example is not None and (cs.example is None or o.example_qt > cs.example_qt):
-                cs.example, cs.example_qt = o.example, o.example_qt
-            for a in _ATTRS:
-                cs.attrs[a].update(o.attrs[a])
-            if cs.hourly is not None and o.hourly:
-                for hour, (cnt, total, sk) in o.hourly.items():
-                    slot = cs.hourly.get(hour)
-                    if slot is None:
-                        cs.hourly[hour] = [cnt, total, sk]
-                    else:
-                        slot[0] += cnt
-                        slot[1] += total
-                        slot[2].merge(sk)
+            else:
+                cs.weight += o.weight
+                _merge_stats(cs, o)
+        if self.max_classes and len(self._by_index) > 2 * self.max_classes:
+            self._evict(self.max_classes)
 
     # -- results --------------------------------------------------------------------------------
     def _metric(self, cs: _ClassStats, m: str) -> dict:
@@ -348,33 +303,45 @@ class Digest:
             return None
         return datetime.fromtimestamp(us / 1e6, timezone.utc).isoformat().replace("+00:00", "Z")
 
+    def _entry(self, cs: _ClassStats) -> dict:
+        entry = dict(cs.keys)
+        entry.update(fingerprint=cs.fingerprint, count=cs.count, engine=cs.engine)
+        for m in METRICS:
+            entry[m] = self._metric(cs, m)
+        for m in METRICS:  # events of the class without a value of m (in count, not in m's figures)
+            entry[f"{m}_missing"] = cs.count - cs.ns[m]
+        entry["first_seen"] = self._iso(cs.first)
+        entry["last_seen"] = self._iso(cs.last)
+        entry["example"] = cs.example
+        for a in _ATTRS:
+            common = cs.attrs[a].most_common(1)
+            entry[a] = common[0][0] if common else None
+        return entry
+
     def classes(self) -> list[dict]:
-        self._fold()
-        out = []
-        for cs in self._classes.values():
-            entry = dict(cs.keys)
-            entry.update(
-                fingerprint=cs.fingerprint,
-                count=cs.count,
-                engine=cs.engine,
-            )
-            for m in METRICS:
-                entry[m] = self._metric(cs, m)
-            for m in METRICS:  # events of the class without a value of m (in count, not in m's figures)
-                entry[f"{m}_missing"] = cs.count - cs.ns[m]
-            entry["first_seen"] = self._iso(cs.first)
-            entry["last_seen"] = self._iso(cs.last)
-            entry["example"] = cs.example
-            for a in _ATTRS:
-                common = cs.attrs[a].most_common(1)
-                entry[a] = common[0][0] if common else None
-            out.append(entry)
+        """The listed classes (at most ``max_classes``), most total query time first."""
+        self._finish()
+        out = [self._entry(cs) for cs in self._classes.values()]
         out.sort(key=lambda e: class_order(e["query_time"]["sum"], e["count"], e["checksum"]))
         return out
+
+    def overflow_entry(self) -> dict | None:
+        """The events of the classes not listed, as one class (``None`` when nothing was evicted),
+        with ``evicted`` (classes moved into it) and ``query_time_bound`` (seconds: any class with
+        more total query time is listed, and a listed class misses at most that much of it)."""
+        self._finish()
+        if self.overflow is None:
+            return None
+        entry = self._entry(self.overflow)
+        entry.update(evicted=self.evicted, query_time_bound=self.decrements, max_classes=self.max_classes)
+        return entry
 
     def to_table(self, day: date | str | None = None) -> pa.Table:
         """Flat table for the `query_digest` warehouse table (one row per class)."""
         rows = self.classes()
+        overflow = self.overflow_entry()
+        if overflow is not None:
+            rows.append(overflow)  # last, checksum OVERFLOW_CHECKSUM: sums over the rows stay whole
         day_value = date.fromisoformat(day) if isinstance(day, str) else day
         cols: dict[str, list] = {k: [] for k in DIGEST_SCHEMA.names}
         for e in rows:
@@ -384,7 +351,7 @@ class Digest:
             cols["checksum"].append(e["checksum"])
             cols["fingerprint"].append(e["fingerprint"])
             cols["count"].append(e["count"])
-            cs = self._classes[tuple(e[g] for g in self.group_by)]
+            cs = self.overflow if e is overflow else self._classes[tuple(e[g] for g in self.group_by)]
             for m in METRICS:
                 for stat in _STATS:
                     cols[f"{m}_{stat}"].append(e[m][stat])
@@ -395,7 +362,7 @@ class Digest:
             cols["first_seen"].append(_parse_iso(e["first_seen"]))
             cols["last_seen"].append(_parse_iso(e["last_seen"]))
             cols["example"].append(e["example"])
-            cols["example_redacted"].append(redact_query(e["example"]) if e["example"] is not None else None)
+            cols["example_redacted"].append(redact_query(e["example"], e.get("engine")) if e["example"] is not None else None)
             for a in _ATTRS:
                 cols[a].append(e[a])
             hourly = []
@@ -415,16 +382,8 @@ def class_order(query_time_sum: float | None, count: int | None, checksum: str |
     return -round(query_time_sum or 0.0, 9), -(count or 0), checksum or ""
 
 
-def _combine(cs: _ClassStats, m: str, n_b: int, sum_b: float, m2_b: float) -> None:
-    """Add a group of ``n_b`` values (sum, sum of squared deviations) to ``cs``'s metric ``m``."""
-    n_a = cs.ns[m]
-    if n_a:
-        delta = sum_b / n_b - cs.sums[m] / n_a
-        cs.m2[m] += m2_b + delta * delta * n_a * n_b / (n_a + n_b)
-    else:
-        cs.m2[m] = m2_b
-    cs.ns[m] = n_a + n_b
-    cs.sums[m] += sum_b
+def _short(query: str | None) -> str | None:
+    return query if query is None or len(query) <= EXAMPLE_MAX_CHARS else query[:EXAMPLE_MAX_CHARS]
 
 
 def _parse_iso(text: str | None):

@@ -23,6 +23,7 @@ _USE = re.compile(r"use \S+(?=\n?\Z)", _A | re.I)
 _ESCAPED_QUOTE = re.compile(r"\\[\"']", _A)
 _DQ_STRING = re.compile(r'".*?"', _A | re.S)
 _SQ_STRING = re.compile(r"'.*?'", _A | re.S)
+_UNPAIRED_QUOTE = re.compile(r"['\"]")
 _BOOLEAN = re.compile(r"\bfalse\b|\btrue\b", _A | re.I)
 _NUMBER = re.compile(r"[0-9+-][0-9a-f.xb+-]*", _A)
 _LEFTOVER = re.compile(r"[xb.+-]\?", _A)
@@ -75,6 +76,11 @@ def fingerprint(query: str) -> str:
         q = _DQ_STRING.sub("?", q)
     if "'" in q:
         q = _SQ_STRING.sub("?", q)
+    # A quote left over is unpaired: a literal the log cut short (RDS truncates long statements).
+    # pt keeps its text, one class per cut statement with the literal in it; we end the query there.
+    cut = _UNPAIRED_QUOTE.search(q)
+    if cut:
+        q = q[: cut.start()] + "?"
     q = _BOOLEAN.sub("?", q)
     q = _NUMBER.sub("?", q)
     q = _LEFTOVER.sub("?", q)

@@ -10,6 +10,8 @@ import multiprocessing as mp
 import os
 import signal
 import threading
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from .digest import Digest
 from .engines import get_engine
@@ -37,9 +39,69 @@ def start_method() -> str:
     return "fork" if plain and threading.active_count() == 1 else "spawn"
 
 
-def pool(processes: int):
-    """A pool of parse workers (see :func:`start_method`)."""
-    return mp.get_context(start_method()).Pool(processes)
+class ParseWorkerDied(RuntimeError):
+    """A parse worker process died mid-task (killed by a signal: most often the out-of-memory killer)."""
+
+
+def death_text(exit_code: int | None, knob: str = "SLOWLOG_PARSE_WORKERS") -> str:
+    """How a process ended, from its exit code (negative: the signal), and what to do about it:
+    SIGKILL is the out-of-memory killer's signal, so fewer processes at once (``knob``) or more memory."""
+    if exit_code is None:
+        return "died (exit code unknown)"
+    if exit_code >= 0:
+        return f"exited with code {exit_code}"
+    try:
+        name = signal.Signals(-exit_code).name
+    except ValueError:
+        name = f"signal {-exit_code}"
+    text = f"killed by {name} (exit {exit_code})"
+    if exit_code == -signal.SIGKILL:
+        text += f": most often the out-of-memory killer; lower {knob} or give the worker more memory"
+    return text
+
+
+class WorkerPool:
+    """Parse worker processes (see :func:`start_method`) as a ``ProcessPoolExecutor``, whose futures
+    fail (``BrokenProcessPool``) when a worker dies instead of waiting for ever as ``mp.Pool``'s do.
+    The workers are the process's children that appear once tasks are submitted
+    (``multiprocessing.active_children()``), so that a death can name its signal."""
+
+    def __init__(self, processes: int) -> None:
+        self._before = {p.pid for p in mp.active_children()}
+        self._workers: dict[int, mp.process.BaseProcess] = {}
+        self.executor = ProcessPoolExecutor(processes, mp_context=mp.get_context(start_method()))
+
+    def submit(self, fn, *args, what: str) -> Future:
+        """``fn(*args)`` in a worker; ``what`` it works on names it if the pool is found broken."""
+        try:
+            future = self.executor.submit(fn, *args)
+        except BrokenProcessPool as exc:
+            raise self._died(what) from exc
+        for p in mp.active_children():
+            if p.pid not in self._before:
+                self._workers.setdefault(p.pid, p)
+        return future
+
+    def result(self, future: Future, what: str):
+        """``future``'s result; a dead worker raises :class:`ParseWorkerDied` naming its signal."""
+        try:
+            return future.result()
+        except BrokenProcessPool as exc:
+            raise self._died(what) from exc
+
+    def _died(self, what: str) -> ParseWorkerDied:
+        for p in self._workers.values():
+            p.join(5)  # the pool ends the survivors once one died: their exit codes come in
+        dead = [(pid, p.exitcode) for pid, p in self._workers.items() if p.exitcode not in (None, 0)]
+        dead.sort(key=lambda d: d[1] == -signal.SIGTERM)  # SIGTERM is the pool's: the other signal is the cause
+        pid, code = dead[0] if dead else (None, None)
+        return ParseWorkerDied(f"parse worker{f' (pid {pid})' if pid else ''} of {what} {death_text(code)}")
+
+    def __enter__(self) -> "WorkerPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
 
 
 class _RangeReader(io.RawIOBase):
@@ -119,9 +181,9 @@ def _range_batches(path: str, engine: str, start: int, end: int, instance: str |
 
 
 def _digest_range(args):
-    path, engine, start, end, group_by, instance, source_file = args
+    path, engine, start, end, group_by, instance, source_file, max_classes = args
     stats = ParseStats(source_file=source_file, engine=engine)
-    digest = Digest(group_by=group_by)
+    digest = Digest(group_by=group_by, max_classes=max_classes)
     for batch in _range_batches(path, engine, start, end, instance, source_file, stats):
         digest.add(batch)
     return digest, stats
@@ -142,16 +204,19 @@ def parallel_ok(path: str, workers: int) -> bool:
 
 
 def digest_file_parallel(path: str, *, workers: int, engine: str = "auto", group_by=("checksum",),
-                         instance: str | None = None, source_file: str | None = None) -> tuple[Digest, ParseStats]:
+                         instance: str | None = None, source_file: str | None = None,
+                         max_classes: int | None = None) -> tuple[Digest, ParseStats]:
     if engine == "auto":
         with open(path, "rb") as f:
             engine = detect_engine(f.read(65536))
     source_file = source_file or os.path.basename(path)
     points = split_points(path, engine, workers)
-    jobs = [(path, engine, a, b, tuple(group_by), instance, source_file) for a, b in zip(points, points[1:])]
-    with pool(len(jobs)) as processes:
-        results = processes.map(_digest_range, jobs)
-    digest = Digest(group_by=group_by)
+    jobs = [(path, engine, a, b, tuple(group_by), instance, source_file, max_classes)
+            for a, b in zip(points, points[1:])]
+    with WorkerPool(len(jobs)) as processes:
+        futures = [processes.submit(_digest_range, job, what=source_file) for job in jobs]
+        results = [processes.result(f, source_file) for f in futures]
+    digest = Digest(group_by=group_by, max_classes=max_classes)
     stats = ParseStats(source_file=source_file, engine=engine)
     for d, s in results:
         digest.merge(d)
@@ -238,16 +303,19 @@ class ParallelParse:
 
         pending: collections.deque = collections.deque()
         pieces = iter(self._pieces())
-        with pool(self.workers) as workers:
+        what = self.instance or "the input"
+        with WorkerPool(self.workers) as workers:
             def submit() -> None:
                 piece = next(pieces, None)
                 if piece is not None:
-                    pending.append(workers.apply_async(_events_piece, (piece,)))
+                    piece_of = f"{what} {piece[6]}"  # instance and source file
+                    pending.append((piece_of, workers.submit(_events_piece, piece, what=piece_of)))
 
             for _ in range(2 * self.workers):
                 submit()
             while pending:
-                index, spool, stats = pending.popleft().get()
+                piece_of, future = pending.popleft()
+                index, spool, stats = workers.result(future, piece_of)
                 submit()
                 merged = self.stats[index]
                 merged.engine = merged.engine or stats.engine

@@ -55,11 +55,12 @@ HOURLY_COLUMNS = ["instance", "hour", "count", "query_time_sum", "query_time_p95
 _SPACES = re.compile(r"\s+")
 
 
-def shorten_fingerprint(text: str | None, max_chars: int = 90) -> str:
-    """Redacted, one-line, at most ``max_chars`` characters (an ellipsis marks the cut)."""
+def shorten_fingerprint(text: str | None, max_chars: int = 90, engine: str | None = None) -> str:
+    """Redacted (``engine``'s rules; every dialect's when None), one-line, at most ``max_chars``
+    characters (an ellipsis marks the cut)."""
     if not text:
         return "(no query text)"
-    line = _SPACES.sub(" ", redact_query(str(text)) or "").strip()
+    line = _SPACES.sub(" ", redact_query(str(text), engine) or "").strip()
     if len(line) > max_chars:
         line = line[: max_chars - 1].rstrip() + "…"
     return line
@@ -232,7 +233,8 @@ def top_classes_figure(digest: pd.DataFrame, day: dt.date | str, n: int = 8,
     ax.grid(axis="x", alpha=0.3)
     ax.set_axisbelow(True)
     for yi, value, row in zip(y, values, top.itertuples()):
-        fp = shorten_fingerprint(getattr(row, "fingerprint", None), 92 if single else 84 - len(str(row.instance)))
+        fp = shorten_fingerprint(getattr(row, "fingerprint", None), 92 if single else 84 - len(str(row.instance)),
+                                 getattr(row, "engine", None))
         label = fp if single else f"{row.instance} · {fp}"
         ax.text(0, yi - 0.25, label, fontsize=TEXT_PT - 1, va="bottom", ha="left", family="DejaVu Sans Mono",
                 clip_on=False)

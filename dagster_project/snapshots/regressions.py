@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 
 from dagster_project.rollup import merge_digest
+from dagster_project.slowlog.digest_cap import OVERFLOW_CHECKSUM
 from dagster_project.slowlog.redact import redact_query
 
 __all__ = ["RegressionRules", "REGRESSIONS_TABLE", "REGRESSIONS_SCHEMA", "find_regressions", "to_table"]
@@ -112,12 +113,15 @@ def find_regressions(
     if baseline_days_available is None:
         baseline_days_available = int(baseline["date"].nunique()) if baseline is not None and "date" in baseline else 0
 
+    # the overflow row is the sum of many evicted classes, not a class: it cannot regress as one
+    current = current[current["checksum"] != OVERFLOW_CHECKSUM]
     cur = current.groupby(["instance", "checksum"], dropna=False).agg(
         fingerprint=("fingerprint", "first"),
         count=("count", "sum"),
         query_time_sum=("query_time_sum", "sum"),
         query_time_p95=("query_time_p95", "max"),
         example_redacted=("example_redacted", "first") if "example_redacted" in current else ("fingerprint", "first"),
+        **({"engine": ("engine", "first")} if "engine" in current else {}),
     )
     df = cur.join(_baseline(baseline), how="left")
     seen = df["baseline_days"].notna()
@@ -136,8 +140,10 @@ def find_regressions(
     kind[total_up & ~p95_up] = "total_time"
     df["kind"] = kind
     out = df[(kind != "") & relevant].reset_index()
-    out["fingerprint"] = [redact_query(f) if isinstance(f, str) else f for f in out["fingerprint"]]
-    out["example_redacted"] = [redact_query(e) if isinstance(e, str) else e for e in out["example_redacted"]]
+    engines = out["engine"] if "engine" in out else [None] * len(out)
+    out["fingerprint"] = [redact_query(f, e) if isinstance(f, str) else f for f, e in zip(out["fingerprint"], engines)]
+    out["example_redacted"] = [redact_query(x, e) if isinstance(x, str) else x
+                               for x, e in zip(out["example_redacted"], engines)]
     out["factor"] = float(rules.factor)
     out["date"] = pd.to_datetime(day).date() if day is not None else (
         current["date"].iloc[0] if "date" in current else None)

@@ -26,9 +26,10 @@ def slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def code_span(text: str | None, max_chars: int = 100) -> str:
-    """Redacted, one-line, escaped text in a Slack inline code span."""
-    line = _SPACES.sub(" ", redact_query(text or "") or "").strip() or "(no query text)"
+def code_span(text: str | None, max_chars: int = 100, engine: str | None = None) -> str:
+    """Redacted (``engine``'s rules; every dialect's when None), one-line, escaped text in a Slack
+    inline code span."""
+    line = _SPACES.sub(" ", redact_query(text or "", engine) or "").strip() or "(no query text)"
     if len(line) > max_chars:
         line = line[: max_chars - 1].rstrip() + "…"
     return "`" + slack_escape(line.replace("`", "ʼ")) + "`"
@@ -66,7 +67,7 @@ def _regression_line(row) -> str:
             parts.append(f"total ×{row.total_ratio:.1f} ({fmt_seconds(row.baseline_query_time_sum)}/day → "
                          f"{fmt_seconds(row.query_time_sum)})")
         what = " · ".join(parts)
-    return f"• `{inst}` {what} — {code_span(row.fingerprint, 90)}"
+    return f"• `{inst}` {what} — {code_span(row.fingerprint, 90, getattr(row, 'engine', None))}"
 
 
 def _week_section(week: pd.DataFrame, days: tuple[dt.date, dt.date], top_n: int = 3) -> list[str]:
@@ -77,8 +78,9 @@ def _week_section(week: pd.DataFrame, days: tuple[dt.date, dt.date], top_n: int 
     lines[-1] += (f": {int(week['count'].sum()):,} events · {len(week):,} query classes · "
                   f"{fmt_seconds(float(week['query_time_sum'].sum()))} total query time")
     for i, row in enumerate(week.nlargest(top_n, "query_time_sum").itertuples(), 1):
+        query = code_span(row.fingerprint, engine=getattr(row, "engine", None))
         lines.append(f"{i}. `{slack_escape(str(row.instance))}` {fmt_seconds(row.query_time_sum)} · {_calls(row.count)}"
-                     f" · p95 {fmt_seconds(row.query_time_p95)} (week) · {int(row.days)} day(s) — {code_span(row.fingerprint)}")
+                     f" · p95 {fmt_seconds(row.query_time_p95)} (week) · {int(row.days)} day(s) — {query}")
     return lines
 
 
@@ -119,9 +121,10 @@ def build_report_text(
         lines.append(f"*Top {min(top_n, len(digest))} classes by total time*")
         top = digest.nlargest(top_n, "query_time_sum")
         for i, row in enumerate(top.itertuples(), 1):
+            query = code_span(row.fingerprint, engine=getattr(row, "engine", None))
             lines.append(
                 f"{i}. `{slack_escape(str(row.instance))}` {fmt_seconds(row.query_time_sum)} · {_calls(row.count)}"
-                f" · p95 {fmt_seconds(row.query_time_p95)} — {code_span(row.fingerprint)}"
+                f" · p95 {fmt_seconds(row.query_time_p95)} — {query}"
             )
     lines.append("")
     rule = f" (×{factor:g})" if factor else ""

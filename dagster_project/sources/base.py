@@ -34,6 +34,7 @@ __all__ = [
     "download_concurrently",
     "DownloadSlots",
     "is_live",
+    "is_plain_file_name",
     "LIVE_FILE_NAMES",
     "DEFAULT_MAX_CONCURRENT_DOWNLOADS",
 ]
@@ -57,6 +58,16 @@ _DAY_IN_NAME = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
 # would store that hour twice once it is rotated, so it is left for the run after the rotation.
 # (Dated files that still grow, like PostgreSQL's current hour, are fine: same name, replaced.)
 LIVE_FILE_NAMES = frozenset({"mysql-slowquery.log", "postgresql.log", "slow.log", "mysql-slow.log"})
+
+
+# Characters no log file name may hold: they would be written into a file name on disk as they are
+# (a trailing newline, a NUL that the OS refuses) or garble a line of the report that names it.
+_CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def is_plain_file_name(name: str) -> bool:
+    """A non-empty name without control characters (C0, DEL, C1, line/paragraph separators)."""
+    return bool(name) and _CONTROL_CHARS.search(name) is None
 
 
 def is_live(log_file: "LogFile") -> bool:

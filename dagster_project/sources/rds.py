@@ -22,6 +22,7 @@ Robustness:
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import os
 import re
 import time
@@ -41,18 +42,25 @@ from .base import (
     CountingWriter,
     atomic_writer,
     day_of_ms,
+    is_plain_file_name,
 )
 
 __all__ = ["RDSLogSource", "classify_rds_name", "is_retryable_error", "make_boto_config"]
 
+log = logging.getLogger(__name__)
+
+# The documented names, exactly: ASCII digits only (re.ASCII), the whole name (\A..\Z, not ^..$,
+# which would let a trailing newline through into the file name on disk).
 # slowquery/mysql-slowquery.log  |  slowquery/mysql-slowquery.log.2026-11-24.03
-_MYSQL_RE = re.compile(r"^slowquery/mysql-slowquery\.log(?:\.(\d{4}-\d{2}-\d{2})\.([01]\d|2[0-3]))?$")
+_MYSQL_RE = re.compile(r"\Aslowquery/mysql-slowquery\.log(?:\.(\d{4}-\d{2}-\d{2})\.([01]\d|2[0-3]))?\Z", re.ASCII)
 # older RDS MySQL engines: slowquery/mysql-slowquery.log.<hour 0-23> (day from LastWritten)
-_MYSQL_HOURLY_RE = re.compile(r"^slowquery/mysql-slowquery\.log\.([0-9]|1[0-9]|2[0-3])$")
+_MYSQL_HOURLY_RE = re.compile(r"\Aslowquery/mysql-slowquery\.log\.([0-9]|1[0-9]|2[0-3])\Z", re.ASCII)
 # error/postgresql.log.2026-11-24-03  |  error/postgresql.log.2026-11-24-0300
-_PG_RE = re.compile(r"^error/postgresql\.log\.(\d{4}-\d{2}-\d{2})-([01]\d|2[0-3])([0-5]\d)?$")
+_PG_RE = re.compile(r"\Aerror/postgresql\.log\.(\d{4}-\d{2}-\d{2})-([01]\d|2[0-3])([0-5]\d)?\Z", re.ASCII)
+# names of the slow-query logs above, valid or not: one that fails its pattern is reported, not ignored
+_SLOW_LOG_STEMS = ("slowquery/mysql-slowquery.log", "error/postgresql.log")
 # the day part of rotated names, shared by the files of one day (see _Listings)
-_DAY_FILTER_RE = re.compile(r"(?P<stem>[^/]+?\.log)\.(?P<day>\d{4}-\d{2}-\d{2})[.-]")
+_DAY_FILTER_RE = re.compile(r"(?P<stem>[^/]+?\.log)\.(?P<day>\d{4}-\d{2}-\d{2})[.-]", re.ASCII)
 # RDS markers look like "<n>:<offset>"; when they do, the offset must not go backwards
 _MARKER_RE = re.compile(r"^(\d+):(\d+)$")
 
@@ -62,6 +70,8 @@ def classify_rds_name(name: str, last_written_ms: int | None = None) -> tuple[st
     Rotated names carry the UTC day; the live ``mysql-slowquery.log`` (and the hour-numbered
     ``mysql-slowquery.log.N`` of older engines) take their day from LastWritten.
     """
+    if not is_plain_file_name(name):
+        return None
     m = _MYSQL_RE.match(name)
     if m:
         if m.group(1):
@@ -214,6 +224,9 @@ class RDSLogSource(BotocoreSource, LogSource):
         last_written = int(entry.get("LastWritten") or 0)
         cls = classify_rds_name(name, last_written)
         if cls is None:
+            if name.startswith(_SLOW_LOG_STEMS) or not is_plain_file_name(name):
+                # one odd name costs its own file, never the instance's listing
+                log.warning("%s: skipped log file %s: not a documented RDS log file name", instance, ascii(name))
             return None
         return LogFile(
             instance=instance,

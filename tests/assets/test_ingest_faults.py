@@ -641,7 +641,9 @@ def test_cli_digest_of_arbitrary_bytes_never_crashes(data):
             rc = slowlog_main(["digest", path])
     finally:
         os.unlink(path)
-    assert rc == 0, err.getvalue()
+    # exit 1 only when something is said on stderr: data lost or nothing recognised (issue 25 item 7)
+    assert rc in (0, 1), err.getvalue()
+    assert rc == 0 or err.getvalue().startswith("slowlog: ") and "Traceback" not in err.getvalue()
     report = json.loads(out.getvalue())
     assert report["events"] == sum(c["count"] for c in report["classes"])
     assert report["events"] >= 0 and report["rejected"] >= 0

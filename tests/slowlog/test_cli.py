@@ -59,13 +59,17 @@ def test_bad_path_exit_2_one_line(tmp_path, make):
     assert err.count("\n") == 1 and str(path) in err and "Traceback" not in err
 
 
-def test_garbage_counted_exit_0(tmp_path):
+def test_garbage_counted_and_said_out_loud(tmp_path):
+    """Nothing recognised in a file: still a JSON report (every byte counted), but exit 1 and one
+    line on stderr naming the file (issue 25 item 7: a format we cannot read is said out loud)."""
     junk = tmp_path / "junk.bin"
     junk.write_bytes(os.urandom(200_000))
     r = run("digest", str(junk))
-    assert r.returncode == 0
+    assert r.returncode == 1
     out = json.loads(r.stdout)
-    assert out["events"] == 0 and out["rejected"] >= 1
+    assert out["events"] == 0 and out["rejected"] >= 1 and out["rejected_bytes"] == 200_000
+    err = r.stderr.decode()
+    assert err.count("\n") == 1 and str(junk) in err and "nothing recognised" in err
 
 
 def test_table_fits_100_columns():

@@ -22,7 +22,8 @@ and a marker that jumps backwards at a given call.
 Responses are XML in the ``http://rds.amazonaws.com/doc/2014-10-31/`` namespace, as botocore
 expects. LogFileData is escaped so that XML parsing gives back exactly the served text
 (``&``, ``<``, ``>`` and ``\\r`` as character references; characters XML 1.0 cannot carry are
-served as U+FFFD, which is what :meth:`RDSApiServer.served_bytes` reports too).
+served as U+FFFD, which is what :meth:`RDSApiServer.served_bytes` reports too). Log file names are
+served the same way (a NUL in a name arrives as U+FFFD).
 
 Usage::
 
@@ -433,7 +434,7 @@ class RDSApiServer:
         chunk = rows[start:start + page]
         details = "".join(
             "<DescribeDBLogFilesDetails>"
-            f"<LogFileName>{_escape_text(name)}</LogFileName>"
+            f"<LogFileName>{_escape_text(_XML_INVALID.sub(chr(0xFFFD), name))}</LogFileName>"  # as log text
             f"<LastWritten>{f.last_written}</LastWritten>"
             f"<Size>{len(f.content)}</Size>"
             "</DescribeDBLogFilesDetails>"

@@ -17,6 +17,13 @@ from dagster_project.warehouse import EVENTS_TABLE, Warehouse
 CHECK_BYTES = "bytes_accounted"
 CHECK_NOT_EMPTY = "events_when_files"
 CHECK_REJECTED = "rejected_ratio"
+#: every failed check names its instance-days in this metadata entry: [{"partition": "day/instance",
+#: "reason": one line}] (``make ingest`` prints them and exits non-zero)
+FAILED_UNITS = "failed_units"
+
+
+def _failed_units(rows: list[dict]) -> dg.MetadataValue:
+    return dg.MetadataValue.json([{"partition": r["partition"], "reason": r["reason"]} for r in rows[:50]])
 
 
 def _window_manifests(context: Any, instances: Sequence[str], wh: Warehouse) -> tuple[list[dict], list[str]]:
@@ -42,7 +49,9 @@ def _window_manifests(context: Any, instances: Sequence[str], wh: Warehouse) -> 
         dg.AssetCheckSpec(
             CHECK_BYTES,
             asset=SLOW_QUERY_EVENTS,
-            description="Every input byte is accounted: bytes_total == event + skipped + rejected bytes, per file.",
+            description="Every input byte is accounted: bytes_total == event + skipped + rejected bytes, per file, "
+                        "and no compressed input was lost (damaged, cut short, junk after a member, over the "
+                        "decompression limit): each loss named with its file and compressed offset.",
         ),
         dg.AssetCheckSpec(
             CHECK_NOT_EMPTY,
@@ -67,15 +76,27 @@ def slow_query_events_checks(context: dg.AssetCheckExecutionContext, log_source:
         for f in m.get("per_file", [])
         if f["bytes_total"] != f["event_bytes"] + f["skipped_bytes"] + f["rejected_bytes"]
     ]
+    # compressed input that never became bytes to account (parse.py / decompress.py name each loss)
+    lost_input = [
+        {"partition": key(m), "file": f["file"], "lost_compressed_bytes": f.get("lost_bytes", 0), "error": error}
+        for m in manifests
+        for f in m.get("per_file", [])
+        for error in f.get("input_errors", [])
+    ]
+    failed = [{**r, "reason": f"{r['file']}: bytes not accounted"} for r in unaccounted]
+    failed += [{**r, "reason": f"{r['file']}: {r['error']}"} for r in lost_input]
     yield dg.AssetCheckResult(
         check_name=CHECK_BYTES,
         asset_key=SLOW_QUERY_EVENTS,
-        passed=not unaccounted,
+        passed=not failed,
         metadata={
             "partitions": len(manifests),
             "missing_manifests": dg.MetadataValue.json(missing[:50]),
             "bytes_total": sum(m["bytes_total"] for m in manifests),
             "unaccounted_files": dg.MetadataValue.md(md_table(unaccounted[:20])),
+            "lost_compressed_bytes": sum(m.get("lost_bytes", 0) for m in manifests),
+            "input_errors": dg.MetadataValue.md(md_table(lost_input[:20])),
+            FAILED_UNITS: _failed_units(failed),
         },
     )
 
@@ -84,7 +105,8 @@ def slow_query_events_checks(context: dg.AssetCheckExecutionContext, log_source:
         check_name=CHECK_NOT_EMPTY,
         asset_key=SLOW_QUERY_EVENTS,
         passed=not empty,
-        metadata={"empty_partitions": dg.MetadataValue.json(empty[:50]), "missing_manifests": len(missing)},
+        metadata={"empty_partitions": dg.MetadataValue.json(empty[:50]), "missing_manifests": len(missing),
+                  FAILED_UNITS: _failed_units([{"partition": p, "reason": "files but no events"} for p in empty])},
     )
 
     limit = settings.max_rejected_ratio()
@@ -105,5 +127,8 @@ def slow_query_events_checks(context: dg.AssetCheckExecutionContext, log_source:
             "worst_ratio": max((r["ratio"] for r in ratios), default=0.0),
             "overall_ratio": (sum(m["rejected_bytes"] for m in manifests) / total_bytes) if total_bytes else 0.0,
             "partitions_over": dg.MetadataValue.md(md_table(over[:20])),
+            FAILED_UNITS: _failed_units([
+                {"partition": r["partition"], "reason": f"{r['ratio']:.2%} of {r['bytes_total']} bytes rejected "
+                                                        f"(limit {limit:.2%})"} for r in over]),
         },
     )

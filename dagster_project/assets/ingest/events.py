@@ -21,20 +21,27 @@ from dagster_project.assets.digest_units import UnitDigest
 from dagster_project.assets.ingest.units import STEP_KIND_TAG, where_ran
 from dagster_project.resources.aws import LogSourceResource
 from dagster_project.resources.warehouse import DataRootResource
+from dagster_project.scratch import owned_dir, remove_dead
 from dagster_project.settings import Root
 from dagster_project.slowlog.parallel import ParallelParse
 from dagster_project.slowlog.parse import parse_log
+from dagster_project.slowlog.redact import redact_query
 from dagster_project.warehouse import EVENTS_TABLE
 
 PREVIEW_ROWS = 10
+SPOOL_PREFIX = "slowlog-spool-"  # in the system temp folder: the parallel parse's pieces
 PREVIEW_COLUMNS = ("ts", "instance", "db", "user", "query_time", "lock_time", "rows_sent", "rows_examined", "fingerprint")
-STAT_FIELDS = ("bytes_total", "events", "event_bytes", "skipped_bytes", "rejected", "rejected_bytes")
+STAT_FIELDS = ("bytes_total", "events", "event_bytes", "skipped_bytes", "rejected", "rejected_bytes", "lost_bytes")
 
 
 def _stats_dict(stats: Any) -> dict:
     out = {name: int(getattr(stats, name, 0) or 0) for name in STAT_FIELDS}
-    out["rejected_samples"] = [str(s)[:200] for s in (getattr(stats, "rejected_samples", None) or [])][:5]
     out["engine"] = getattr(stats, "engine", None)
+    # shown in the run's metadata: a rejected piece is raw log text, its literals are redacted (its
+    # line breaks, escaped in the sample, are put back first: a `--` or `#` comment ends at one)
+    out["rejected_samples"] = [redact_query(str(s).replace("\\n", "\n"), out["engine"]).replace("\n", "\\n")[:200]
+                               for s in (getattr(stats, "rejected_samples", None) or [])][:5]
+    out["input_errors"] = [str(e)[:300] for e in (getattr(stats, "input_errors", None) or [])][:20]  # checks.py reads them
     return out
 
 
@@ -80,7 +87,10 @@ def _take_preview(batches: Any, preview: list[dict]) -> Iterator[pa.RecordBatch]
         if len(preview) < PREVIEW_ROWS and batch.num_rows:
             cols = [c for c in PREVIEW_COLUMNS if c in batch.schema.names]
             head = batch.slice(0, PREVIEW_ROWS - len(preview)).select(cols)
-            preview.extend({k: truncate(v) for k, v in r.items()} for r in head.to_pylist())
+            engine = batch.column("engine")[0].as_py() if "engine" in batch.schema.names else None
+            # a fingerprint keeps what pt keeps (a literal cut by the log, some comments): redacted
+            preview.extend({k: truncate(redact_query(v, engine) if k == "fingerprint" and isinstance(v, str) else v)
+                            for k, v in r.items()} for r in head.to_pylist())
         yield batch
 
 
@@ -128,7 +138,9 @@ def parse_instance_day(context: dg.OpExecutionContext, log_source: LogSourceReso
         manifests.append(_manifest(day, instance, engine, file_stats, unit_digest.write(wh, day, instance)))
         return manifests[0]
 
-    with tempfile.TemporaryDirectory(prefix="slowlog-spool-") as spool_dir:
+    # the spools of parse steps killed earlier (never a live step's: see scratch.py), then this step's own
+    remove_dead(tempfile.gettempdir(), SPOOL_PREFIX)
+    with owned_dir(None, SPOOL_PREFIX) as spool_dir:
         batches = _parse_files(infos, instance, engine, wh.root, file_stats, spool_dir, workers)
         written = wh.write_partition(
             EVENTS_TABLE, day, _take_preview(unit_digest.feed(batches), preview), instance=instance, manifest=manifest,

@@ -4,10 +4,8 @@ run's budget), then a summary step that records the materialization (the graph: 
 
 import datetime as dt
 import os
-import shutil
 import tempfile
 import time
-import uuid
 from collections import defaultdict
 from typing import Any
 
@@ -19,11 +17,13 @@ from dagster_project.assets.ingest.units import STEP_KIND_TAG, InstanceDay, wher
 from dagster_project.days import to_date_or_none
 from dagster_project.resources.aws import LogSourceResource
 from dagster_project.resources.warehouse import DataRootResource
+from dagster_project.scratch import owned_dir, remove_dead
 from dagster_project.sources.base import is_live
 from dagster_project.warehouse import Warehouse
 
 
 SLOW_LOG_FILES = dg.AssetKey("slow_log_files")
+STAGING_PREFIX = ".staging-"  # hidden: never listed as a raw file
 
 
 def _count(value: Any) -> int:
@@ -48,19 +48,24 @@ def _download_one(log_source: LogSourceResource, log_file: Any, day: dt.date, in
                   wh: Warehouse) -> tuple[Any, int]:
     """Download one file into ``raw/`` atomically; returns (DownloadResult, bytes stored)."""
     dest = f"{wh.raw_dir(day, instance)}/{log_file.local_name}"
-    if wh.root.is_local:
-        # Stage inside the partition folder (same filesystem) so the final move is one rename.
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        staging = os.path.join(os.path.dirname(dest), f".staging-{uuid.uuid4().hex}")
-    else:
-        staging = tempfile.mkdtemp(prefix="slowlog-dl-")
-    try:
-        os.makedirs(staging, exist_ok=True)
+    # Local root: stage inside the partition folder (same filesystem) so the final move is one rename.
+    with owned_dir(*_staging_place(wh, day, instance)) as staging:
         result = log_source.download(log_file, staging)
         stored = wh.put_file(os.fspath(result.path), dest)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return result, stored
+
+
+def _staging_place(wh: Warehouse, day: dt.date, instance: str) -> tuple[str | None, str]:
+    """(folder, name prefix) of the unit's download staging folders: beside its raw files on a
+    local root, in the system temp folder for an object store."""
+    return (wh.raw_dir(day, instance), STAGING_PREFIX) if wh.root.is_local else (None, "slowlog-dl-")
+
+
+def remove_dead_scratch(wh: Warehouse, day: dt.date, instance: str) -> list[str]:
+    """What killed downloads of this unit left: staging folders, and the temp copies of files
+    being put into ``raw/``."""
+    folder, prefix = _staging_place(wh, day, instance)
+    return remove_dead(folder or tempfile.gettempdir(), prefix) + wh.remove_dead_temp_files(wh.raw_dir(day, instance))
 
 
 @dg.op(tags={STEP_KIND_TAG: "download"}, description="Download one instance-day's raw files, concurrently.")
@@ -76,6 +81,9 @@ def download_instance_day(context: dg.OpExecutionContext, log_source: LogSourceR
         context.log.info(f"{unit.label()}: slow_log_files not selected; the parse reads the raw copies in raw/")
         return row
     wh = data_root.warehouse()
+    removed = remove_dead_scratch(wh, day, instance)
+    if removed:
+        context.log.info(f"{unit.label()}: removed what killed downloads left: {', '.join(removed[:10])}")
     existing = {i.base_name: i.size for i in wh.list_raw_files(day, instance)}
     todo = []
     for log_file in log_source.list_files(instance, day=day):

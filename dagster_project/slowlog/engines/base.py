@@ -30,6 +30,15 @@ MAX_SAMPLES = 5
 SAMPLE_CHARS = 200
 
 
+@dataclass(frozen=True)
+class ThrottleSummary:
+    """A server's count of statements it left out of the log (MySQL's `throttle: N 'index not used'
+    warning(s) suppressed.`): a valid record but no statement, so never an event or a class.
+    parse_entry returns it instead of adding an event; ParseStats counts it, its bytes skipped."""
+    suppressed: int  # the statements it stands for
+    query_time: float  # their summed time as the server reports it (seconds; 0.0 when absent)
+
+
 @dataclass
 class ParseStats:
     source_file: str | None = None
@@ -41,6 +50,15 @@ class ParseStats:
     rejected: int = 0
     rejected_bytes: int = 0
     rejected_samples: list[str] = field(default_factory=list)
+    # Compressed input no event could come from (damaged, cut short, junk, past the decompression
+    # limit: decompress.py); not in bytes_total, which counts decompressed bytes. One line per stretch.
+    lost_bytes: int = 0
+    input_errors: list[str] = field(default_factory=list)
+    # ThrottleSummary records (their bytes are in skipped_bytes), the statements they say the server
+    # did not log, and those statements' summed time: neither events nor rejected
+    throttled_summaries: int = 0
+    throttled_suppressed: int = 0
+    throttled_query_time: float = 0.0
 
     def reject(self, piece: bytes, offset: int) -> None:
         self.rejected += 1
@@ -49,13 +67,21 @@ class ParseStats:
             text = piece[:SAMPLE_CHARS].decode("utf-8", "replace").replace("\n", "\\n")
             self.rejected_samples.append(f"@{offset}: {text}")
 
+    def skip_summary(self, summary: ThrottleSummary, nbytes: int) -> None:
+        self.skipped_bytes += nbytes
+        self.throttled_summaries += 1
+        self.throttled_suppressed += summary.suppressed
+        self.throttled_query_time += summary.query_time
+
     @property
     def accounted(self) -> bool:
         return self.bytes_total == self.event_bytes + self.skipped_bytes + self.rejected_bytes
 
     def merge(self, other: "ParseStats") -> None:
-        for name in ("bytes_total", "events", "event_bytes", "skipped_bytes", "rejected", "rejected_bytes"):
+        for name in ("bytes_total", "events", "event_bytes", "skipped_bytes", "rejected", "rejected_bytes",
+                     "lost_bytes", "throttled_summaries", "throttled_suppressed", "throttled_query_time"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.input_errors.extend(other.input_errors)
         room = MAX_SAMPLES - len(self.rejected_samples)
         self.rejected_samples.extend(other.rejected_samples[:room])
 
@@ -70,6 +96,11 @@ class ParseStats:
             "rejected": self.rejected,
             "rejected_bytes": self.rejected_bytes,
             "rejected_samples": list(self.rejected_samples),
+            "lost_bytes": self.lost_bytes,
+            "input_errors": list(self.input_errors),
+            "throttled_summaries": self.throttled_summaries,
+            "throttled_suppressed": self.throttled_suppressed,
+            "throttled_query_time": self.throttled_query_time,
         }
 
 
@@ -282,7 +313,8 @@ class EntryParser:
     def starts(self, buf: bytes, begin: int, end: int) -> list[int]:
         raise NotImplementedError
 
-    def parse_entry(self, buf: bytes, start: int, end: int, sink: RecordSink) -> bool:
+    def parse_entry(self, buf: bytes, start: int, end: int, sink: RecordSink) -> bool | ThrottleSummary:
+        """True: one event added to sink; False: not an entry (rejected); a ThrottleSummary: skipped."""
         raise NotImplementedError
 
     def banners(self, buf: bytes, begin: int, end: int) -> list[tuple[int, int]]:
@@ -383,9 +415,12 @@ def _consume(buf: bytes, cut: int, starts: list[int], parser: EntryParser, sink:
             continue
         if pos in in_banner:
             stats.skipped_bytes += nxt - pos
-        elif pos in entry_starts and parser.parse_entry(buf, pos, nxt, sink):
-            stats.event_bytes += nxt - pos
-            events += 1
+        elif pos in entry_starts and (parsed := parser.parse_entry(buf, pos, nxt, sink)):
+            if parsed.__class__ is ThrottleSummary:
+                stats.skip_summary(parsed, nxt - pos)
+            else:
+                stats.event_bytes += nxt - pos
+                events += 1
         elif _BLANK.match(buf, pos, nxt):
             stats.skipped_bytes += nxt - pos
         else:

@@ -20,7 +20,8 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from ..fingerprint import fingerprint_raw
-from .base import EntryParser, NativeClasses, RecordSink, native_arrays
+from .base import EntryParser, NativeClasses, RecordSink, ThrottleSummary, native_arrays
+from .mysql_throttle import throttle_summary
 
 # An entry starts at one of these lines (MariaDB and MySQL 5.1 omit `# Time:` when the second
 # did not change; then `# User@Host:` opens the entry).
@@ -214,8 +215,9 @@ class MySQLSlowLogParser(EntryParser):
             sink.add_arrays(n, native_arrays(n, cols, xmap, tmap, ids, self._classes))
         return j, nbytes, n
 
-    def parse_entry(self, buf: bytes, start: int, end: int, sink: RecordSink) -> bool:
-        """Parse one entry; return False when it is not a slow-log entry (rejected).
+    def parse_entry(self, buf: bytes, start: int, end: int, sink: RecordSink) -> bool | ThrottleSummary:
+        """Parse one entry; return False when it is not a slow-log entry (rejected), a
+        ThrottleSummary when it is the server's count of statements it did not log (mysql_throttle.py).
 
         The line-by-line reference implementation of pt's rules (and the C path's oracle): runs of
         common-shape entries are taken by `parse_run` before this is called; what reaches here is
@@ -357,7 +359,9 @@ class MySQLSlowLogParser(EntryParser):
             when = ts
         if when is None:
             when = self._last_ts
-        self._last_ts = when
+        self._last_ts = when  # a throttle summary's `# Time:` / `use` are the log's state all the same
+        if query.startswith("throttle: ") and (summary := throttle_summary(query, qt)):
+            return summary
         sink.add(
             ts=when,
             user=user,
@@ -382,12 +386,8 @@ class MySQLSlowLogParser(EntryParser):
             return None, None, None, None
         user, host, ip, tid = m.groups()
         host = host or ip  # skip-name-resolve leaves host empty (pt does the same)
-        return (
-            user.decode("utf-8", "replace"),
-            host.decode("utf-8", "replace"),
-            ip.decode("utf-8", "replace"),
-            int(tid) if tid else None,
-        )
+        return (user.decode("utf-8", "replace"), host.decode("utf-8", "replace"), ip.decode("utf-8", "replace"),
+                int(tid) if tid else None)
 
     def _iso_ts(self, raw: bytes):
         cached = self._ts_cache.get(raw)

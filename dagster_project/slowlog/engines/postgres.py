@@ -5,7 +5,8 @@
 by a severity (``LOG:``, ``ERROR:``, ``FATAL:`` ...). Continuation lines of a multi-line statement
 (the server indents them with a tab) and the secondary lines of the same message (``DETAIL:``,
 ``HINT:``, ``CONTEXT:``, ``STATEMENT:``, ``QUERY:``, ``LOCATION:`` of the same pid) belong to the
-entry before. A line that starts with a timestamp but that the prefix does not read is an entry of
+entry before; the SQLSTATE that ``log_error_verbosity = verbose`` writes after the severity is not
+part of the message. A line that starts with a timestamp but that the prefix does not read is an entry of
 its own (skipped when it names a severity and is not a query, else rejected): never glued onto the
 statement before it.
 

@@ -114,14 +114,18 @@ class FieldReader:
         )
 
     def _syslog_ts(self, sts: bytes):
-        """A syslog header's time: RFC 3339, or 'Mon dd hh:mm:ss' (no year, no zone: taken as UTC in
-        the current year, the previous one when that would be more than a day ahead, as pgBadger does)."""
-        if sts[:1].isdigit():
+        """A syslog header's time: RFC 3339, or 'Mon dd hh:mm:ss[.ffffff]' (no zone: taken as UTC; in the
+        year it is led by, else in the current year, the previous one when that would be more than a
+        day ahead, as pgBadger does)."""
+        year, guessed = self._year, True
+        if sts[4:5] == b" ":  # a leading year: "2019 Feb 11 13:15:39"
+            year, guessed, sts = int(sts[:4]), False, sts[5:]
+        elif sts[:1].isdigit():
             try:
                 return datetime.fromisoformat(sts.decode("ascii").replace("Z", "+00:00")).astimezone(_UTC)
             except ValueError:
                 return None
-        key = (sts, None)
+        key = (sts, year if not guessed else None)
         if key in self._ts_cache:
             return self._ts_cache[key]
         value = None
@@ -129,8 +133,9 @@ class FieldReader:
             month = _MONTHS[sts[:3]]
             day, clock = int(sts[4:6]), sts[7:15].decode("ascii")
             hh, mm, ss = (int(x) for x in clock.split(":"))
-            value = datetime(self._year, month, day, hh, mm, ss, tzinfo=_UTC)
-            if value - datetime.now(_UTC) > timedelta(days=1):
+            micro = int(sts[16:22].decode("ascii").ljust(6, "0")) if sts[15:16] == b"." else 0
+            value = datetime(year, month, day, hh, mm, ss, micro, tzinfo=_UTC)
+            if guessed and value - datetime.now(_UTC) > timedelta(days=1):
                 value = value.replace(year=self._year - 1)
         except (KeyError, ValueError):
             value = None

@@ -3,12 +3,16 @@ its first lines), whether a file is a PostgreSQL log at all (``looks_like_postgr
 parse.detect_engine), and how the records of each are read (PostgresLogParser dispatches here on
 its ``format``).
 
-**syslog** (``SyslogLayout``): each line has a syslog header (``Mon dd hh:mm:ss host ident[pid]:`` or
-RFC 3339) and PostgreSQL's ``[line-part]`` number; a message's parts are the lines of the same pid and
+**syslog** (``SyslogLayout``): each line has a syslog header (``Mon dd hh:mm:ss host ident[pid]:``, with
+fractional seconds or a leading year too, RFC 3339, or RFC 5424's ``<pri>1 time host app procid msgid
+sd``) and PostgreSQL's ``[line-part]`` number; a message's parts are the lines of the same pid and
 line number (other processes' lines may come between them), headers stripped, rsyslog's ``#ooo``
 escapes (``#011`` tab, ``#012`` newline) decoded. **csvlog**: one record per CSV row (quoted fields
-may span lines). **jsonlog**: one JSON object per line. Cloud SQL JSON exports and Heroku logplex
-lines are recognised and rejected whole, ``format_error`` naming the format (first rejected sample).
+may span lines; detected on the records' first lines). **jsonlog**: one JSON object per line;
+CloudNativePG's log (the operator's JSON lines, PostgreSQL's csvlog columns in ``"record"`` of
+``"logger":"postgres"``, the instance manager's own lines skipped) is read as jsonlog. Cloud SQL JSON
+exports and Heroku logplex lines are recognised and rejected whole, ``format_error`` naming the format
+(first rejected sample).
 """
 from __future__ import annotations
 
@@ -17,14 +21,19 @@ import io
 import json
 import re
 
-from .postgres_prefix import _LEVEL, _TS_RX, GenericLayout
+from .postgres_prefix import _AFTER_PREFIX, _LEVEL, _TS_RX, GenericLayout
 
 # -- telling the formats apart; syslog lines ---------------------------------------------------------
 
 # A syslog line as rsyslog / syslog-ng write it: "Feb 11 13:15:39 host postgres[10808]: [7-1] ..." (or an
-# RFC 3339 timestamp); PostgreSQL numbers its messages "[line-part]" (syslog_sequence_numbers).
-_SYSLOG_HEAD = (rb"(?P<sts>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
-                rb" [^\s\[]+ [^\s\[\]:]+\[(?P<spid>\d+)\]: ")
+# RFC 3339 timestamp); PostgreSQL numbers its messages "[line-part]" (syslog_sequence_numbers). The
+# other header styles: a BSD time with fractional seconds or a leading year ("2019 Feb 11
+# 13:15:39.123"), and RFC 5424's "<134>1 2019-02-11T13:15:39.123Z host postgres 10808 - - " (priority
+# and version, then app, procid, msgid and structured data instead of "ident[pid]:").
+_SYSLOG_HEAD = (rb"(?:<\d{1,3}>(?:1 )?)?"
+                rb"(?P<sts>(?:\d{4} )?[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?"
+                rb"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
+                rb" [^\s\[]+ [^\s\[\]:]+(?:\[|[ ])(?P<spid>\d+)(?:\]:|[ ]\S+[ ](?:-|(?:\[[^\]\n]*\])+)) ")
 _SYSLOG_LINE = re.compile(b"^" + _SYSLOG_HEAD + rb"(?:\[(?P<seq>\d+)-(?P<part>\d+)\] ?)?")
 _SYSLOG_ANY = re.compile(b"(?m)^" + _SYSLOG_HEAD + rb"(?:\[(?P<seq>\d+)-(?P<part>\d+)\] ?)?(?P<text>[^\n]*)")
 _SYSLOG_ESC = re.compile(rb"#([0-3][0-7]{2})")
@@ -34,6 +43,9 @@ _MONTHS = {m.encode(): i for i, m in enumerate(
 _CSV_HEAD = re.compile(rb'"?\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?: [A-Za-z0-9+:-]+)?"?,("[^"\n]*"|[^,\n]*),'
                        rb'("[^"\n]*"|[^,\n]*),\d*,')
 _JSON_HEAD = re.compile(rb'\{"timestamp":"\d{4}-\d\d-\d\d')
+# CloudNativePG's log: one JSON object per line from the operator's instance manager; PostgreSQL's
+# messages are those of "logger":"postgres", the csvlog columns in "record" (read as jsonlog)
+_CNPG_HEAD = re.compile(rb'\{"level":"[a-z]+",[^\n]*"msg":"')
 
 
 class SyslogLayout(GenericLayout):
@@ -46,7 +58,7 @@ class SyslogLayout(GenericLayout):
         self.prefix = None
         self.with_seq = with_seq
         seq = rb"\[(?P<seq>\d+)-1\] ?" if with_seq else rb""
-        self.regex = re.compile(b"(?m)^" + _SYSLOG_HEAD + seq + rb"(?P<rest>[^\n]*?)(?<![^\s:\]])" + _LEVEL)
+        self.regex = re.compile(b"(?m)^" + _SYSLOG_HEAD + seq + rb"(?P<rest>[^\n]*?)" + _AFTER_PREFIX + _LEVEL)
 
     def pid(self, m) -> bytes | None:
         return m.group("spid")
@@ -78,11 +90,18 @@ def detect_format(head: bytes) -> str:
     lines = [l for l in head[: 1 << 16].split(b"\n")[:50] if l.strip()]
     if not lines:
         return "stderr"
+    if _CSV_HEAD.match(lines[0]):
+        # csvlog records may span lines (a multi-line statement, an auto_explain plan inside a quoted
+        # field): the vote is on the records' first lines, not on every line
+        sample = head[: 1 << 16]
+        starts = csv_starts(sample, 0, len(sample))[:50]
+        if sum(1 for s in starts if _CSV_HEAD.match(sample, s)) * 2 >= len(starts):
+            return "csvlog"
     votes = {"syslog": 0, "csvlog": 0, "jsonlog": 0, "cloudsql-json": 0, "logplex": 0}
     for line in lines:
         if _SYSLOG_LINE.match(line):
             votes["syslog"] += 1
-        elif _JSON_HEAD.match(line) or (line.startswith(b"{") and b'"error_severity"' in line):
+        elif _JSON_HEAD.match(line) or (line.startswith(b"{") and b'"error_severity"' in line) or _CNPG_HEAD.match(line):
             votes["jsonlog"] += 1
         elif line.startswith(b"{") and b'"textPayload"' in line and b"cloudsql" in line:
             votes["cloudsql-json"] += 1
@@ -96,12 +115,14 @@ def detect_format(head: bytes) -> str:
 
 def looks_like_postgres(head: bytes) -> bool:
     """Content sniffing for parse.detect_engine: prefixed PostgreSQL log lines (stderr or syslog),
-    csvlog or jsonlog records."""
+    csvlog or jsonlog records (CloudNativePG's among them)."""
     head = head[:65536]
     if re.search(rb"(?m)^[^\n]*?(?:LOG|ERROR|FATAL|WARNING):  ", head):
         return True
     if re.search(rb'(?m)^\{"timestamp": ?"[^"\n]*",[^\n]*"error_severity": ?"', head):
         return True
+    if re.search(rb'(?m)^\{"level":"[a-z]+",[^\n]*"logger":"postgres","msg":"record",[^\n]*"record":\{', head):
+        return True  # CloudNativePG
     if re.search(rb'(?m)^"?\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[^\n]*,(?:LOG|ERROR|FATAL|WARNING),[0-9A-Z]{5},', head):
         return True
     return bool(re.search(rb"(?m)^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[^\n]*?LOG: +duration: \d", head))
@@ -138,6 +159,8 @@ def read_record(fmt: str, buf: bytes, s: int, e: int):
             doc = json.loads(buf[s:e])
         except ValueError:
             return None
+        if isinstance(doc, dict) and "level" in doc and "msg" in doc and "timestamp" not in doc:
+            doc = _cnpg_record(doc)
         if not isinstance(doc, dict) or not isinstance(doc.get("message"), str):
             return None
         return (doc.get("error_severity", "").encode(), doc["message"].encode("utf-8", "surrogatepass"), 0, doc)
@@ -148,6 +171,29 @@ def read_record(fmt: str, buf: bytes, s: int, e: int):
     if len(row) <= _CSV_MESSAGE or not _CSV_HEAD.match(buf, s):
         return None
     return (row[_CSV_LEVEL].encode(), row[_CSV_MESSAGE].encode("utf-8", "surrogatepass"), 0, row)
+
+
+# CloudNativePG's "record" keys (csvlog's column names) -> PostgreSQL jsonlog's
+_CNPG_KEYS = {"log_time": "timestamp", "user_name": "user", "database_name": "dbname", "process_id": "pid",
+              "error_severity": "error_severity", "message": "message", "detail": "detail",
+              "application_name": "application_name"}
+
+
+def _cnpg_record(doc: dict) -> dict:
+    """A CloudNativePG line as a jsonlog record. The instance manager's own lines (no logger, or
+    another one: probes, WAL archiving, setup ...) are not PostgreSQL messages: a record with no
+    severity (skipped)."""
+    record = doc.get("record")
+    if doc.get("logger") != "postgres" or not isinstance(record, dict):
+        return {"error_severity": "", "message": ""}
+    # (strings, as PostgreSQL's jsonlog writes them; a number is taken as its text)
+    out = {key: str(record[name]) if isinstance(record[name], (int, float)) else record[name]
+           for name, key in _CNPG_KEYS.items() if name in record}
+    client = record.get("connection_from")
+    if isinstance(client, str) and client:
+        host, sep, port = client.rpartition(":")
+        out["remote_host"], out["remote_port"] = (host, port) if sep and port.isdigit() else (client, None)
+    return out
 
 
 def record_body(fmt: str, data: bytes, qstart: int, record) -> tuple[str, str | None]:

@@ -6,7 +6,9 @@ The prefix is given in ``log_line_prefix`` syntax (constructor argument ``prefix
 variable ``SLOWLOG_PG_PREFIX``), or detected: the RDS / Aurora layout ``%t:%r:%u@%d:[%p]:``, Debian's
 default ``%m [%p] %q%u@%d ``, pgBadger's usual ``%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ``;
 any other prefix that starts with a timestamp is read by a lenient layout (``[pid]``,
-``user=``/``usr=``, ``db=``, ``app=``, ``client=``/``host=`` and ``user@db`` where present).
+``user=``/``usr=``, ``db=``, ``app=``, ``client=``/``host=`` and ``user@db`` where present; the pid
+from %c's session id when there is no ``[pid]``; a prefix may end in a separator, '%m|%u|%d|%c|'). A
+prefix whose user and database are bare fields ('%m|%u|%d|') gets them only when given.
 
 Also here: the severities a prefixed line names (``PRIMARY_LEVELS``, ``SECONDARY_LEVELS``) and the
 timestamp patterns the prefix escapes and the other formats share.
@@ -18,8 +20,14 @@ import re
 PRIMARY_LEVELS = (b"LOG", b"ERROR", b"WARNING", b"FATAL", b"PANIC", b"NOTICE", b"INFO",
                   b"DEBUG", b"DEBUG1", b"DEBUG2", b"DEBUG3", b"DEBUG4", b"DEBUG5")
 SECONDARY_LEVELS = frozenset((b"DETAIL", b"HINT", b"CONTEXT", b"STATEMENT", b"QUERY", b"LOCATION"))
+# log_error_verbosity = verbose writes the SQLSTATE after the severity ("LOG:  00000: duration: ..."):
+# it is part of the severity's match, so that the message starts where it does without it
 _LEVEL = (rb"(?P<level>LOG|ERROR|WARNING|FATAL|PANIC|NOTICE|INFO|DEBUG[1-5]?|"
-          rb"DETAIL|HINT|CONTEXT|STATEMENT|QUERY|LOCATION):(?:[ \t]+|(?=\r?\n)|\Z)")
+          rb"DETAIL|HINT|CONTEXT|STATEMENT|QUERY|LOCATION):(?:[ \t]+(?:[0-9A-Z]{5}:[ \t]+)?|(?=\r?\n)|\Z)")
+
+# where a lenient layout takes a severity: after a blank, ':' or ']' (RDS, Debian, pgBadger's prefixes) or
+# the separator a prefix such as '%m|%u|%d|%c|' ends in
+_AFTER_PREFIX = rb"(?<![^\s:\]|;,])"
 
 RDS_PREFIX = "%t:%r:%u@%d:[%p]:"
 DEBIAN_PREFIX = "%m [%p] %q%u@%d "
@@ -65,7 +73,7 @@ _ESCAPE_RX = {
     "P": r"\d*",
     "l": r"\d*",
     "x": r"\d*",
-    "c": r"[0-9a-f]+\.[0-9a-f]+",
+    "c": r"[0-9a-f]+\.(?P<cpid>[0-9a-f]+)",  # session id: start time and pid, in hex
     "v": r"(?:\d+/\d+)?",
     "e": r"[0-9A-Z]{5}",
     "Q": r"-?\d+",
@@ -102,7 +110,7 @@ def prefix_regex(prefix: str) -> str:
             rx = _text_group(_ESCAPE_NAMES[esc], nxt)
         else:
             rx = _ESCAPE_RX.get(esc, r"[^\n]*?")
-        for name in ("user", "db", "app", "remote", "rhost", "pid", "epoch"):
+        for name in ("user", "db", "app", "remote", "rhost", "pid", "epoch", "cpid"):
             if f"(?P<{name}>" in rx:
                 if name in used:
                     rx = rx.replace(f"(?P<{name}>", "(?:")
@@ -131,11 +139,14 @@ class Layout:
         self.has_pid = "pid" in groups
 
     def pid(self, m) -> bytes | None:
-        return m.group("pid") if self.has_pid else None
+        if self.has_pid:
+            return m.group("pid")
+        session = m.groupdict().get("cpid")  # no %p: the pid in %c's session id
+        return str(int(session, 16)).encode() if session else None
 
     def fields(self, m) -> dict:
         g = m.groupdict()
-        out = {"ts": g.get("ts"), "tz": g.get("tz"), "epoch": g.get("epoch"), "pid": g.get("pid"),
+        out = {"ts": g.get("ts"), "tz": g.get("tz"), "epoch": g.get("epoch"), "pid": self.pid(m),
                "user": g.get("user"), "db": g.get("db"), "app": g.get("app"),
                "remote": g.get("remote"), "rhost": g.get("rhost")}
         return out
@@ -144,6 +155,9 @@ class Layout:
 _G_RDS = re.compile(rb"^:(?P<remote>\[local\]|[^\s()]*?\(\d+\)|[^\s:()]*):(?P<user>[^:@\n]*)@(?P<db>[^:\n]*):"
                     rb"\[(?P<pid>\d+)\]:$")
 _G_PID = re.compile(rb"\[(\d+)\]")
+# %c, the session id: the session's start time and the backend's pid, both in hex ("6b17728f.373c");
+# the pid of a prefix that has no %p
+_G_SESSION = re.compile(rb"(?<![\w.])[0-9a-f]{8}\.([0-9a-f]{1,8})(?![\w.])")
 _G_USER = re.compile(rb"\b(?:user|usr|username)=([^,\s\]\[]*(?:\[unknown\])?)")
 _G_DB = re.compile(rb"\b(?:db|database|dbname)=([^,\s\]\[]*(?:\[unknown\])?)")
 _G_APP = re.compile(rb"\b(?:app|appli|application|application_name)=([^,\]]*?)(?=,\w+=|[\s\]]*\Z|\])")
@@ -161,7 +175,7 @@ class GenericLayout(Layout):
         self.prefix = None
         head = _TS if with_ts else ""
         self.regex = re.compile(
-            b"(?m)^" + head.encode() + rb"(?P<rest>[^\n]*?)(?<![^\s:\]])" + _LEVEL
+            b"(?m)^" + head.encode() + rb"(?P<rest>[^\n]*?)" + _AFTER_PREFIX + _LEVEL
         )
 
     def pid(self, m) -> bytes | None:
@@ -170,7 +184,10 @@ class GenericLayout(Layout):
         if r:
             return r.group("pid")
         p = _G_PID.search(rest)
-        return p.group(1) if p else None
+        if p:
+            return p.group(1)
+        c = _G_SESSION.search(rest)
+        return str(int(c.group(1), 16)).encode() if c else None
 
     def fields(self, m) -> dict:
         g = m.groupdict()
@@ -181,9 +198,7 @@ class GenericLayout(Layout):
         if r:
             out.update(r.groupdict())
             return out
-        p = _G_PID.search(rest)
-        if p:
-            out["pid"] = p.group(1)
+        out["pid"] = self.pid(m)
         for key, rx in (("user", _G_USER), ("db", _G_DB), ("app", _G_APP), ("rhost", _G_HOST)):
             f = rx.search(rest)
             if f:
