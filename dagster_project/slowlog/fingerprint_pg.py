@@ -139,20 +139,7 @@ def _tokens_slow(q: str) -> list[list]:
             space = True
             continue
         if c == "/" and q.startswith("/*", i):
-            depth = 0
-            j = i
-            while j < n:
-                if q.startswith("/*", j):
-                    depth += 1
-                    j += 2
-                elif q.startswith("*/", j):
-                    depth -= 1
-                    j += 2
-                    if depth == 0:
-                        break
-                else:
-                    j += 1
-            i = j
+            i = nested_comment_end(q, i)
             space = True
             continue
         kind = None
@@ -430,3 +417,20 @@ def fingerprint_pg_cached(query: str) -> str:
         fp = _MASKED[key] = fingerprint_pg(key)
         _masked_chars += len(key) + len(fp)
     return fp
+
+
+def nested_comment_end(q: str, i: int) -> int:
+    """End of the PostgreSQL block comment opening at ``q[i]`` (they nest), or ``len(q)`` if cut."""
+    depth, n = 0, len(q)
+    while i < n:
+        if q.startswith("/*", i):
+            depth += 1
+            i += 2
+        elif q.startswith("*/", i):
+            depth -= 1
+            i += 2
+            if depth == 0:
+                return i
+        else:
+            i += 1
+    return n

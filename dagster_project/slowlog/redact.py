@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 
 from .engines.redis import fingerprint_redis
+from .fingerprint_pg import nested_comment_end
 
 __all__ = ["redact_query"]
 
@@ -73,22 +74,6 @@ _READINGS = {
 }
 
 
-def _nested_comment_end(q: str, i: int) -> int:
-    depth, n = 0, len(q)
-    while i < n:
-        if q.startswith("/*", i):
-            depth += 1
-            i += 2
-        elif q.startswith("*/", i):
-            depth -= 1
-            i += 2
-            if depth == 0:
-                return i
-        else:
-            i += 1
-    return n
-
-
 def _spans(q: str, reading: tuple[str, bool]) -> list[tuple[int, int, bool]]:
     """(start, end, is_literal) of the literals and comments of one reading."""
     scanner = _SCANNERS[reading]
@@ -102,7 +87,7 @@ def _spans(q: str, reading: tuple[str, bool]) -> list[tuple[int, int, bool]]:
         if kind == "keep":
             pos = m.end()
             continue
-        end = _nested_comment_end(q, m.start()) if kind == "nest" else m.end()
+        end = nested_comment_end(q, m.start()) if kind == "nest" else m.end()
         out.append((m.start(), end, kind == "lit"))
         pos = end
 
